@@ -1,0 +1,1 @@
+"""Marshmallow schemas: the one source of validation, Mongo validators and OpenAPI."""

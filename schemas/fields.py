@@ -1,0 +1,112 @@
+"""Field rules shared by every payload: each rule is written here and nowhere else."""
+
+from __future__ import annotations
+
+import numbers
+from typing import Any
+
+from marshmallow import Schema, ValidationError, fields, validate
+
+EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+$"
+PHONE_PATTERN = r"^[0-9]{10,15}$"
+UUID4_PATTERN = r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$"
+ORDER_STATUSES = ("under process", "shipping", "delivered")
+
+# Generous caps so a hostile body cannot make a worker chew on megabytes of strings.
+MAX_TEXT = 200
+MAX_EMAIL = 254
+MAX_EMAILS = 20
+MAX_ITEMS = 100
+
+
+class StrictInteger(fields.Integer):
+    """An integer that refuses strings ("5"), floats (5.0) and booleans."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(strict=True, **kwargs)
+
+    def _validated(self, value: Any) -> int:
+        if isinstance(value, bool):
+            raise self.make_error("invalid")
+        return super()._validated(value)
+
+
+class StrictNumber(fields.Float):
+    """A finite JSON number; strings and booleans are refused, not coerced."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(allow_nan=False, **kwargs)
+
+    def _validated(self, value: Any) -> float:
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
+            raise self.make_error("invalid")
+        return super()._validated(value)
+
+
+def text(*, required: bool = False) -> fields.String:
+    return fields.String(required=required, validate=validate.Length(min=1, max=MAX_TEXT))
+
+
+def email() -> fields.String:
+    return fields.String(
+        validate=[
+            validate.Length(max=MAX_EMAIL),
+            validate.Regexp(EMAIL_PATTERN, error="Not a valid email address."),
+        ]
+    )
+
+
+def _no_duplicates(values: list[str]) -> None:
+    lowered = [value.lower() for value in values]
+    if len(set(lowered)) != len(lowered):
+        raise ValidationError("Emails must not repeat.")
+
+
+def email_list(*, required: bool = True) -> fields.List:
+    return fields.List(
+        email(),
+        required=required,
+        validate=[validate.Length(min=1, max=MAX_EMAILS), _no_duplicates],
+    )
+
+
+def phone_number() -> fields.String:
+    return fields.String(
+        validate=validate.Regexp(PHONE_PATTERN, error="Must be 10 to 15 digits.")
+    )
+
+
+def order_status(*, required: bool = True) -> fields.String:
+    return fields.String(
+        required=required,
+        validate=validate.OneOf(ORDER_STATUSES, error="Must be one of: {choices}."),
+    )
+
+
+def identifier(*, required: bool = True) -> fields.String:
+    return fields.String(
+        required=required, validate=validate.Regexp(UUID4_PATTERN, error="Not a uuid4.")
+    )
+
+
+class AddressSchema(Schema):
+    street = text(required=True)
+    city = text(required=True)
+    state = text(required=True)
+    postalCode = text(required=True)
+    country = text(required=True)
+
+
+class ItemSchema(Schema):
+    itemId = text(required=True)
+    quantity = StrictInteger(required=True, validate=validate.Range(min=1))
+    price = StrictNumber(required=True, validate=validate.Range(min=0))
+    name = text()
+
+
+def address(*, required: bool = True) -> fields.Nested:
+    return fields.Nested(AddressSchema, required=required)
+
+
+def timestamp(*, required: bool = False) -> fields.DateTime:
+    return fields.DateTime(required=required)

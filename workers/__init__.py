@@ -1,0 +1,1 @@
+"""Nameko services (users_v1, users_v2, orders) and their data layer."""
