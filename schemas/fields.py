@@ -71,9 +71,7 @@ def email_list(*, required: bool = True) -> fields.List:
 
 
 def phone_number() -> fields.String:
-    return fields.String(
-        validate=validate.Regexp(PHONE_PATTERN, error="Must be 10 to 15 digits.")
-    )
+    return fields.String(validate=validate.Regexp(PHONE_PATTERN, error="Must be 10 to 15 digits."))
 
 
 def order_status(*, required: bool = True) -> fields.String:

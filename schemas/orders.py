@@ -38,9 +38,7 @@ class OrderDetailsUpdateSchema(Schema):
     @validates_schema
     def _at_least_one(self, data: dict, **_: object) -> None:
         if not data:
-            raise ValidationError(
-                "Send userEmails and/or deliveryAddress.", field_name="_schema"
-            )
+            raise ValidationError("Send userEmails and/or deliveryAddress.", field_name="_schema")
 
 
 class OrderDocumentSchema(OrderCreateSchema):

@@ -41,9 +41,7 @@ class UserContactUpdateSchema(Schema):
     @validates_schema
     def _at_least_one(self, data: dict, **_: object) -> None:
         if not data:
-            raise ValidationError(
-                "Send emails and/or deliveryAddress.", field_name="_schema"
-            )
+            raise ValidationError("Send emails and/or deliveryAddress.", field_name="_schema")
 
 
 class UserDocumentSchema(UserCreateV1Schema):

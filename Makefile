@@ -1,0 +1,53 @@
+# Two commands matter: `make run` (whole stack, gateway on :8000) and `make test`.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+export PYTHONWARNINGS ?= ignore::DeprecationWarning
+
+.PHONY: run up down status test unit integration e2e lint format shell seed setup-db bootstrap clean
+
+bootstrap:
+	@scripts/bootstrap.sh
+
+run: bootstrap  ## install and run the whole stack in the foreground (Ctrl-C stops it)
+	@$(PY) -m scripts.stack run
+
+up: bootstrap  ## the same stack in the background; returns when everything answers
+	@$(PY) -m scripts.stack up
+
+down:  ## stop what `make up` started
+	@$(PY) -m scripts.stack down
+
+status:
+	@$(PY) -m scripts.stack status
+
+test: bootstrap  ## everything CI runs: lint, unit, integration, end-to-end
+	@$(VENV)/bin/ruff check .
+	@$(PY) -m pytest tests
+
+unit: bootstrap
+	@$(PY) -m pytest tests/unit
+
+integration: bootstrap
+	@$(PY) -m pytest tests/integration
+
+e2e: bootstrap
+	@$(PY) -m pytest tests/e2e
+
+lint: bootstrap
+	@$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
+
+format: bootstrap
+	@$(VENV)/bin/ruff format . && $(VENV)/bin/ruff check --fix .
+
+shell: bootstrap  ## nameko shell against the stack's broker
+	@$(VENV)/bin/nameko shell --config config.yaml
+
+setup-db: bootstrap
+	@$(VENV)/bin/micro-db setup
+
+seed: bootstrap  ## 5 users and 15 orders (RANDOM_SEED=42)
+	@$(VENV)/bin/micro-db seed --random-seed $${RANDOM_SEED:-42}
+
+clean: down
+	rm -rf .run

@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# Installs everything the stack and the tests need: the venv, Debian packages (nginx-light,
+# deck) and a running RabbitMQ with its management plugin. Safe to re-run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PYTHON="${PYTHON:-python3.11}"
+command -v "$PYTHON" >/dev/null 2>&1 || PYTHON=python3
+VENV=.venv
+EXTRAS="${EXTRAS:-test}"
+
+log() { printf '\033[1m[bootstrap]\033[0m %s\n' "$*"; }
+
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else
+  echo "need root for: $*" >&2; return 1; fi; }
+
+apt_updated=0
+apt_install() {
+  local missing=()
+  for pkg in "$@"; do dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg"); done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  if ! command -v apt-get >/dev/null; then
+    echo "Please install: ${missing[*]} (no apt-get on this machine)" >&2; return 1
+  fi
+  log "installing ${missing[*]}"
+  [ $apt_updated = 1 ] || { as_root apt-get update -qq; apt_updated=1; }
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq "${missing[@]}" >/dev/null
+}
+
+python_env() {
+  "$PYTHON" -c 'import sys; assert sys.version_info[:2] == (3, 11), sys.version' 2>/dev/null ||
+    { echo "Python 3.11 is required (found: $($PYTHON --version 2>&1))" >&2; exit 1; }
+  [ -x "$VENV/bin/python" ] || { log "creating $VENV"; "$PYTHON" -m venv "$VENV"; }
+  local stamp="$VENV/.installed-$EXTRAS"
+  if [ ! -f "$stamp" ] || [ setup.cfg -nt "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+    log "installing the project and its [$EXTRAS] extras into $VENV"
+    "$VENV/bin/pip" install -q --disable-pip-version-check --upgrade pip
+    "$VENV/bin/pip" install -q --disable-pip-version-check -e ".[$EXTRAS]"
+    touch "$stamp"
+  fi
+}
+
+port_open() { (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; }
+
+rabbitmq() {
+  if ! port_open 127.0.0.1 5672; then
+    if ! command -v rabbitmq-server >/dev/null; then apt_install rabbitmq-server; fi
+    log "starting RabbitMQ"
+    as_root rabbitmq-server -detached
+    for _ in $(seq 1 60); do port_open 127.0.0.1 5672 && break; sleep 1; done
+    port_open 127.0.0.1 5672 || { echo "RabbitMQ did not come up on :5672" >&2; exit 1; }
+  fi
+  if [ "${WITH_RABBIT_MANAGEMENT:-1}" = 1 ] && ! port_open 127.0.0.1 15672; then
+    log "enabling rabbitmq_management (tests create a vhost per run through it)"
+    as_root rabbitmq-plugins enable rabbitmq_management >/dev/null
+    for _ in $(seq 1 60); do port_open 127.0.0.1 15672 && break; sleep 1; done
+    port_open 127.0.0.1 15672 || { echo "RabbitMQ management did not come up on :15672" >&2; exit 1; }
+  fi
+}
+
+python_env
+apt_install nginx-light deck
+if [ "${AMQP_URI:-}" = "" ] || [[ "${AMQP_URI}" == *"@localhost:5672"* ]] || [[ "${AMQP_URI}" == *"@127.0.0.1:5672"* ]]; then
+  rabbitmq
+fi
+log "ready"

@@ -1,0 +1,200 @@
+"""`micro-db setup|seed`: create collections with validators and indexes; load demo data."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import sys
+import uuid
+from datetime import timedelta
+from typing import Any
+
+from pymongo import ASCENDING, MongoClient
+from pymongo.database import Database
+from pymongo.errors import CollectionInvalid, PyMongoError
+
+from schemas.fields import ORDER_STATUSES
+from schemas.mongo_validators import VALIDATORS
+from workers.documents import utcnow
+from workers.mongo import database_name, mongo_client
+from workers.orders_repository import ORDERS
+from workers.users_repository import EMAIL_CLAIMS, USERS, claim_key
+
+INDEXES: dict[str, list[tuple[str, dict[str, Any]]]] = {
+    USERS: [
+        ("userId", {"unique": True}),
+        # Enforced by real MongoDB; the email claims collection guards servers that don't.
+        ("emails", {"unique": True}),
+        ("eventPendingSince", {"sparse": True}),
+    ],
+    ORDERS: [
+        ("orderId", {"unique": True}),
+        ("orderStatus", {}),
+        ("userId", {}),
+    ],
+    EMAIL_CLAIMS: [("userId", {})],
+}
+SEED_USERS = 5
+SEED_ORDERS = 15
+
+
+def setup_database(db: Database, reset: bool = False) -> list[str]:
+    """Idempotent: creates what is missing, refreshes validators with collMod."""
+    actions = []
+    if reset:
+        for name in INDEXES:
+            db.drop_collection(name)
+        actions.append("dropped collections (--reset)")
+    existing = set(db.list_collection_names())
+    for name in INDEXES:
+        validator = VALIDATORS[name]() if name in VALIDATORS else None
+        options = {"validator": validator, "validationLevel": "strict"} if validator else {}
+        if name not in existing:
+            try:
+                db.create_collection(name, **options)
+                actions.append(f"created {name}")
+            except CollectionInvalid:  # created concurrently by another setup
+                existing.add(name)
+        if name in existing and validator:
+            db.command("collMod", name, **options)
+            actions.append(f"updated validator of {name}")
+        for field, index_options in INDEXES[name]:
+            db[name].create_index([(field, ASCENDING)], **index_options)
+    actions.append("indexes ensured")
+    return actions
+
+
+def _seeded_uuid(rng: random.Random) -> str:
+    return str(uuid.UUID(int=rng.getrandbits(128), version=4))
+
+
+def seed_documents(random_seed: int) -> tuple[list[dict], list[dict]]:
+    """5 users and 15 orders (1-3 items each), the same for the same random seed."""
+    rng = random.Random(random_seed)
+    now = utcnow()
+    users = []
+    for n in range(1, SEED_USERS + 1):
+        users.append(
+            {
+                "userId": _seeded_uuid(rng),
+                "emails": [f"user{n}@example.com"],
+                "deliveryAddress": {
+                    "street": f"{rng.randint(1, 999)} Main St",
+                    "city": rng.choice(["Springfield", "Riverton", "Lakeside"]),
+                    "state": rng.choice(["CA", "NY", "TX"]),
+                    "postalCode": f"{rng.randint(10000, 99999)}",
+                    "country": "US",
+                },
+                "firstName": f"User{n}",
+                "lastName": "Seed",
+                "phoneNumber": f"555{rng.randint(1000000, 9999999)}",
+                "createdAt": now,
+                "updatedAt": now,
+                "version": 1,
+            }
+        )
+    orders = []
+    for n in range(1, SEED_ORDERS + 1):
+        owner = users[(n - 1) % SEED_USERS]
+        items = [
+            {
+                "itemId": f"item-{rng.randint(1, 50)}",
+                "quantity": rng.randint(1, 5),
+                "price": round(rng.uniform(1, 100), 2),
+                "name": f"Item {k + 1}",
+            }
+            for k in range(rng.randint(1, 3))
+        ]
+        created = now + timedelta(milliseconds=n)
+        orders.append(
+            {
+                "orderId": _seeded_uuid(rng),
+                "userId": owner["userId"],
+                "items": items,
+                "userEmails": owner["emails"],
+                "deliveryAddress": owner["deliveryAddress"],
+                "orderStatus": ORDER_STATUSES[n % len(ORDER_STATUSES)],
+                "createdAt": created,
+                "updatedAt": created,
+                "userVersion": owner["version"],
+            }
+        )
+    return users, orders
+
+
+def seed_database(db: Database, random_seed: int, out: Any = sys.stdout) -> dict[str, str]:
+    """Upserts the seed documents (re-running is harmless); returns label -> id."""
+    users, orders = seed_documents(random_seed)
+    labels = {}
+    total = len(users) + len(orders)
+    for done, user in enumerate(users, start=1):
+        for email in user["emails"]:
+            db[EMAIL_CLAIMS].replace_one(
+                {"_id": claim_key(email)},
+                {
+                    "_id": claim_key(email),
+                    "userId": user["userId"],
+                    "claimedAt": user["createdAt"],
+                },
+                upsert=True,
+            )
+        db[USERS].replace_one({"emails": {"$in": user["emails"]}}, user, upsert=True)
+        labels[f"u{done}"] = user["userId"]
+        _progress(out, done, total)
+    for n, order in enumerate(orders, start=1):
+        db[ORDERS].replace_one({"orderId": order["orderId"]}, order, upsert=True)
+        labels[f"o{n}"] = order["orderId"]
+        _progress(out, len(users) + n, total)
+    out.write("\n")
+    return labels
+
+
+def _progress(out: Any, done: int, total: int) -> None:
+    width = 30
+    filled = width * done // total
+    out.write(f"\rseeding [{'#' * filled}{'.' * (width - filled)}] {done}/{total}")
+    out.flush()
+
+
+def _config_from_env() -> dict[str, str]:
+    return {
+        key: os.environ[key]
+        for key in ("MONGO_URI", "MONGO_DB", "MONGO_TIMEOUT_MS")
+        if os.environ.get(key)
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="micro-db", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    setup = commands.add_parser("setup", help="create collections, validators and indexes")
+    setup.add_argument("--reset", action="store_true", help="DROP all data first")
+    seed = commands.add_parser("seed", help="load 5 users and 15 orders")
+    seed.add_argument("--random-seed", type=int, default=42)
+    args = parser.parse_args(argv)
+
+    config = _config_from_env()
+    client: MongoClient = mongo_client(config)
+    db = client[database_name(config)]
+    try:
+        if args.command == "setup":
+            for action in setup_database(db, reset=args.reset):
+                print(f"{db.name}: {action}")
+        else:
+            labels = seed_database(db, args.random_seed)
+            for label, identifier in labels.items():
+                print(f"{label}\t{identifier}")
+    except PyMongoError as error:
+        print(
+            f"micro-db: cannot reach MongoDB at {config.get('MONGO_URI', 'default')}: {error}",
+            file=sys.stderr,
+        )
+        return 1
+    finally:
+        client.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,80 @@
+"""Clock, date formatting and the public (response) shape of stored documents."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from marshmallow import Schema, ValidationError
+
+from workers.exceptions import ValidationFailed
+
+USER_PUBLIC_FIELDS = (
+    "userId",
+    "emails",
+    "deliveryAddress",
+    "firstName",
+    "lastName",
+    "phoneNumber",
+    "createdAt",
+    "updatedAt",
+    "version",
+)
+ORDER_PUBLIC_FIELDS = (
+    "orderId",
+    "userId",
+    "items",
+    "userEmails",
+    "deliveryAddress",
+    "orderStatus",
+    "createdAt",
+    "updatedAt",
+)
+
+
+def utcnow() -> datetime:
+    """Now in UTC, truncated to milliseconds: the precision BSON dates keep."""
+    now = datetime.now(UTC).replace(tzinfo=None)
+    return now.replace(microsecond=now.microsecond // 1000 * 1000)
+
+
+def to_storage_date(value: datetime) -> datetime:
+    """Naive UTC at millisecond precision (what pymongo hands back without tz_aware)."""
+    if value.tzinfo is not None:
+        value = value.astimezone(UTC).replace(tzinfo=None)
+    return value.replace(microsecond=value.microsecond // 1000 * 1000)
+
+
+def to_iso(value: datetime) -> str:
+    value = to_storage_date(value)
+    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+
+
+def _public(doc: dict[str, Any], fields: tuple[str, ...]) -> dict[str, Any]:
+    out = {}
+    for name in fields:
+        if name in doc:
+            value = doc[name]
+            out[name] = to_iso(value) if isinstance(value, datetime) else value
+    return out
+
+
+def public_user(doc: dict[str, Any]) -> dict[str, Any]:
+    return _public(doc, USER_PUBLIC_FIELDS)
+
+
+def public_order(doc: dict[str, Any]) -> dict[str, Any]:
+    return _public(doc, ORDER_PUBLIC_FIELDS)
+
+
+def load_payload(schema: Schema, payload: Any) -> dict[str, Any]:
+    """Validate a payload with a marshmallow schema, raising the typed remote error."""
+    if not isinstance(payload, dict):
+        raise ValidationFailed({"_schema": ["Expected a JSON object."]})
+    try:
+        return schema.load(payload)
+    except ValidationError as error:
+        messages = (
+            error.messages if isinstance(error.messages, dict) else {"_schema": error.messages}
+        )
+        raise ValidationFailed(messages) from None

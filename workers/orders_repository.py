@@ -1,0 +1,81 @@
+"""pymongo access for orders."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pymongo import ReturnDocument
+
+from workers.mongo import MongoRepository
+
+ORDERS = "orders"
+PROJECTION = {"_id": False}
+
+
+class OrdersRepository(MongoRepository):
+    @property
+    def orders(self) -> Any:
+        return self.database[ORDERS]
+
+    def insert(self, document: dict[str, Any]) -> None:
+        self.orders.insert_one(dict(document))
+
+    def find(self, order_id: str) -> dict[str, Any] | None:
+        if not isinstance(order_id, str):
+            return None
+        return self.orders.find_one({"orderId": order_id}, PROJECTION)
+
+    def list_by_status(
+        self, status: str, limit: int, offset: int, user_id: str | None
+    ) -> list[dict[str, Any]]:
+        query: dict[str, Any] = {"orderStatus": status}
+        if user_id is not None:
+            query["userId"] = user_id
+        # createdAt then orderId: a stable order, so pages neither repeat nor skip.
+        cursor = (
+            self.orders.find(query, PROJECTION)
+            .sort([("createdAt", 1), ("orderId", 1)])
+            .skip(offset)
+            .limit(limit)
+        )
+        return list(cursor)
+
+    def update_fields(
+        self, order_id: str, fields: dict[str, Any]
+    ) -> tuple[dict[str, Any], dict[str, Any]] | None:
+        """Set fields atomically and return (before, after), or None if there is no order."""
+        before = self.orders.find_one_and_update(
+            {"orderId": order_id},
+            {"$set": fields},
+            projection=PROJECTION,
+            return_document=ReturnDocument.BEFORE,
+        )
+        if before is None:
+            return None
+        return before, {**before, **fields}
+
+    def apply_user_contact(
+        self,
+        user_id: str,
+        version: int,
+        user_emails: list[str],
+        delivery_address: dict[str, Any],
+        now: datetime,
+    ) -> int:
+        """Copy a user's contact onto their orders unless an equal or newer version is there."""
+        result = self.orders.update_many(
+            {
+                "userId": user_id,
+                "$or": [{"userVersion": {"$lt": version}}, {"userVersion": {"$exists": False}}],
+            },
+            {
+                "$set": {
+                    "userEmails": user_emails,
+                    "deliveryAddress": delivery_address,
+                    "userVersion": version,
+                    "updatedAt": now,
+                }
+            },
+        )
+        return result.modified_count

@@ -1,0 +1,74 @@
+"""An event handler that retries transient failures and dead-letters everything else."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import eventlet
+from kombu import Connection, Exchange, Queue
+from nameko.constants import AMQP_URI_CONFIG_KEY
+from nameko.events import EventHandler
+
+from workers.exceptions import StorageUnavailable
+
+log = logging.getLogger(__name__)
+
+# Pause before handing a message back after a transient failure, so a dead database costs
+# a redelivery every half second instead of a hot loop.
+RETRY_DELAY_SECONDS = 0.5
+TRANSIENT_ERRORS = (StorageUnavailable,)
+
+
+def dead_letter_names(queue_name: str) -> tuple[str, str]:
+    return f"{queue_name}.dead-letter", f"{queue_name}.dead-letter"
+
+
+class ReliableEventHandler(EventHandler):
+    """Acks only after the handler returned. A transient failure (database unreachable)
+    requeues the event; any other failure (malformed body, bug) rejects it to the queue's
+    dead-letter queue with a log line, so one poison message never blocks the rest."""
+
+    def setup(self) -> None:
+        super().setup()
+        exchange_name, dlq_name = dead_letter_names(self.queue.name)
+        dead_letters = Exchange(exchange_name, type="fanout", durable=True)
+        self.dead_letter_queue = Queue(dlq_name, exchange=dead_letters, durable=True)
+        self.queue.queue_arguments = {
+            **(self.queue.queue_arguments or {}),
+            "x-dead-letter-exchange": exchange_name,
+        }
+        with Connection(self.container.config[AMQP_URI_CONFIG_KEY]) as connection:
+            self.dead_letter_queue(connection.default_channel).declare()
+
+    def handle_result(
+        self, message: Any, worker_ctx: Any, result: Any = None, exc_info: Any = None
+    ) -> tuple[Any, Any]:
+        if exc_info is None:
+            self.queue_consumer.ack_message(message)
+        elif isinstance(exc_info[1], TRANSIENT_ERRORS):
+            eventlet.sleep(RETRY_DELAY_SECONDS)
+            self.queue_consumer.requeue_message(message)
+        else:
+            log.error(
+                "event %s rejected to %s: %s",
+                self.event_type,
+                self.dead_letter_queue.name,
+                exc_info[1],
+                extra={
+                    "event_type": self.event_type,
+                    "dead_letter_queue": self.dead_letter_queue.name,
+                },
+            )
+            self._reject(message)
+        return result, exc_info
+
+    def _reject(self, message: Any) -> None:
+        if message.channel.connection:
+            try:
+                message.reject(requeue=False)
+            except ConnectionError:  # the broker reclaims the message itself
+                pass
+
+
+reliable_event_handler = ReliableEventHandler.decorator

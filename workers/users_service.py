@@ -1,0 +1,54 @@
+"""The users service body shared by both generations: entrypoints only, rules in users_domain."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from nameko.events import EventDispatcher
+from nameko.rpc import rpc
+from nameko.timer import timer
+
+from workers import users_domain
+from workers.exceptions import ServiceError
+from workers.logs import RequestLogging
+from workers.mongo import MongoStore
+from workers.users_repository import UsersRepository
+
+# How often, and after how long, committed-but-unpublished user_updated events are re-sent.
+RELAY_INTERVAL_SECONDS = 2.0
+RELAY_GRACE_SECONDS = 2.0
+
+
+class UsersService:
+    name: str
+    generation: users_domain.Generation
+
+    repository: UsersRepository = MongoStore(UsersRepository)
+    # mandatory: an event no queue would take is reported, stays pending and is relayed later.
+    dispatch = EventDispatcher(mandatory=True)
+    request_logging = RequestLogging()
+
+    @rpc(expected_exceptions=ServiceError)
+    def create(self, payload: Any) -> dict[str, Any]:
+        return users_domain.create_user(self.repository, payload, self.generation)
+
+    @rpc(expected_exceptions=ServiceError)
+    def get(self, user_id: str) -> dict[str, Any]:
+        return users_domain.get_user(self.repository, user_id)
+
+    @rpc(expected_exceptions=ServiceError)
+    def update(self, user_id: str, changes: Any) -> list[dict[str, Any]]:
+        return users_domain.update_contact(
+            self.repository, user_id, changes, self.generation, self.dispatch
+        )
+
+    @rpc(expected_exceptions=ServiceError)
+    def ping(self) -> dict[str, str]:
+        self.repository.ping()
+        return {"service": self.name, "status": "ok"}
+
+    @timer(interval=RELAY_INTERVAL_SECONDS)
+    def relay_pending_events(self) -> int:
+        return users_domain.relay_pending_events(
+            self.repository, self.dispatch, RELAY_GRACE_SECONDS
+        )

@@ -1,0 +1,9 @@
+"""users_v2: the new generation; the service owns createdAt/updatedAt."""
+
+from workers import users_domain
+from workers import users_service
+
+
+class UsersV2(users_service.UsersService):
+    name = "users_v2"
+    generation = users_domain.V2
