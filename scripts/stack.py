@@ -226,7 +226,7 @@ def bring_up(env: dict[str, str], detached: bool) -> list[tuple[Component, subpr
                 continue
             started.append((component, process))
             if component.name == "mongo":
-                wait_until(lambda: component.ready(env), "the Mongo wire server")
+                wait_until(lambda c=component: c.ready(env), "the Mongo wire server")
                 setup_database(env)
             if component.name == SERVICES[-1]:
                 wait_until(lambda: _workers_ready(env), "the Nameko workers")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from typing import Any
 
@@ -65,10 +66,9 @@ class ReliableEventHandler(EventHandler):
 
     def _reject(self, message: Any) -> None:
         if message.channel.connection:
-            try:
+            # If the connection dropped, the broker reclaims the message by itself.
+            with contextlib.suppress(ConnectionError):
                 message.reject(requeue=False)
-            except ConnectionError:  # the broker reclaims the message itself
-                pass
 
 
 reliable_event_handler = ReliableEventHandler.decorator

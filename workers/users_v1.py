@@ -1,7 +1,6 @@
 """users_v1: the first generation; clients may supply their own createdAt/updatedAt."""
 
-from workers import users_domain
-from workers import users_service
+from workers import users_domain, users_service
 
 
 class UsersV1(users_service.UsersService):

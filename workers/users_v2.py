@@ -1,7 +1,6 @@
 """users_v2: the new generation; the service owns createdAt/updatedAt."""
 
-from workers import users_domain
-from workers import users_service
+from workers import users_domain, users_service
 
 
 class UsersV2(users_service.UsersService):
