@@ -1,0 +1,2 @@
+"""Kong gateway config: one DB-less declarative template, its renderer and checks,
+and the local nginx gateway generated from the rendered file."""

@@ -1,0 +1,143 @@
+"""Rules `deck validate` does not check: format version, weights, paths, required plugins.
+
+`deck_validate` runs decK's offline schema check on a rendered file.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+FORMAT_VERSION = "3.0"
+MAX_WEIGHT = 1000
+REQUEST_SIZE_LIMIT_BYTES = 64 * 1024
+_TARGET = re.compile(r"^[A-Za-z0-9_.-]+:[0-9]{1,5}$")
+_SIZE_UNITS = {"bytes": 1, "kilobytes": 1024, "megabytes": 1024 * 1024}
+
+
+class ConfigProblem(ValueError):
+    """A rendered config breaks project rules; `problems` lists each one."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("invalid Kong config: " + "; ".join(problems))
+        self.problems = problems
+
+
+def check_config(config: Any) -> list[str]:
+    """Return every rule the parsed kong.yml breaks (empty list = fine)."""
+    if not isinstance(config, Mapping):
+        return ["the file is not a YAML mapping"]
+    problems: list[str] = []
+    if str(config.get("_format_version")) != FORMAT_VERSION:
+        problems.append(f"_format_version must be {FORMAT_VERSION!r} (Kong 3.x)")
+    if "_transform" in config:
+        problems.append("_transform is not allowed (decK rejects it)")
+    upstreams = {u.get("name"): u for u in config.get("upstreams") or []}
+    problems += _check_upstreams(upstreams)
+    problems += _check_services(config.get("services") or [], upstreams)
+    problems += _check_plugins(config.get("plugins") or [])
+    return problems
+
+
+def _check_upstreams(upstreams: Mapping[str, Mapping]) -> list[str]:
+    problems = []
+    for name, upstream in upstreams.items():
+        targets = upstream.get("targets") or []
+        if not targets:
+            problems.append(f"upstream {name}: no targets")
+        for target in targets:
+            weight = target.get("weight")
+            if not isinstance(weight, int) or isinstance(weight, bool):
+                problems.append(f"upstream {name}: weight {weight!r} is not an integer")
+            elif not 0 <= weight <= MAX_WEIGHT:
+                problems.append(f"upstream {name}: weight {weight} outside 0..{MAX_WEIGHT}")
+            if not _TARGET.match(str(target.get("target"))):
+                problems.append(f"upstream {name}: target {target.get('target')!r} not host:port")
+        if targets and not any(
+            isinstance(t.get("weight"), int) and t["weight"] > 0 for t in targets
+        ):
+            problems.append(f"upstream {name}: every target has weight 0, nothing can serve")
+    return problems
+
+
+def _check_services(services: list[Mapping], upstreams: Mapping[str, Mapping]) -> list[str]:
+    problems = []
+    route_names: set[str] = set()
+    for service in services:
+        name = service.get("name")
+        if service.get("host") not in upstreams:
+            problems.append(f"service {name}: host {service.get('host')!r} is not an upstream")
+        if not service.get("routes"):
+            problems.append(f"service {name}: no routes")
+        for route in service.get("routes") or []:
+            route_name = route.get("name")
+            if route_name in route_names:
+                problems.append(f"route {route_name}: name used twice")
+            route_names.add(route_name)
+            if route.get("strip_path") is not False:
+                problems.append(f"route {route_name}: strip_path must be false")
+            if not route.get("paths"):
+                problems.append(f"route {route_name}: no paths")
+            for path in route.get("paths") or []:
+                if not (str(path).startswith("/") or str(path).startswith("~/")):
+                    problems.append(f"route {route_name}: path {path!r} must start with / or ~/")
+                elif str(path).startswith("~"):
+                    try:
+                        re.compile(str(path)[1:])
+                    except re.error as error:
+                        problems.append(f"route {route_name}: bad regex {path!r}: {error}")
+    return problems
+
+
+def _check_plugins(plugins: list[Mapping]) -> list[str]:
+    by_name = {p.get("name"): p.get("config") or {} for p in plugins}
+    problems = []
+    correlation = by_name.get("correlation-id")
+    if correlation is None:
+        problems.append("plugin correlation-id missing")
+    elif correlation.get("header_name") != "X-Request-ID" or not correlation.get(
+        "echo_downstream"
+    ):
+        problems.append("plugin correlation-id must use X-Request-ID and echo_downstream")
+    size = by_name.get("request-size-limiting")
+    if size is None:
+        problems.append("plugin request-size-limiting missing")
+    elif request_size_limit_bytes(size) != REQUEST_SIZE_LIMIT_BYTES:
+        problems.append(f"plugin request-size-limiting must allow {REQUEST_SIZE_LIMIT_BYTES} B")
+    rate = by_name.get("rate-limiting")
+    if rate is None:
+        problems.append("plugin rate-limiting missing")
+    elif rate.get("policy") != "local" or not isinstance(rate.get("second"), int):
+        problems.append("plugin rate-limiting must use policy local with a per-second limit")
+    return problems
+
+
+def request_size_limit_bytes(plugin_config: Mapping) -> int:
+    """Kong's allowed_payload_size in bytes (Kong's units are binary: 1 kilobyte = 1024 B)."""
+    unit = plugin_config.get("size_unit", "megabytes")
+    return int(plugin_config.get("allowed_payload_size", 128)) * _SIZE_UNITS[unit]
+
+
+def deck_binary() -> str:
+    path = shutil.which("deck")
+    if path is None:
+        raise RuntimeError(
+            "decK is not installed: run scripts/bootstrap.sh (apt-get install -y deck)."
+        )
+    return path
+
+
+def deck_validate(path: Path) -> None:
+    """Run `deck validate` offline on a rendered file; raise RuntimeError with its output."""
+    result = subprocess.run(
+        [deck_binary(), "validate", "--no-color", "-s", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"deck validate {path} failed:\n{result.stdout}{result.stderr}")

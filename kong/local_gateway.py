@@ -1,0 +1,110 @@
+"""Local gateway glue: render kong.yml, generate nginx.conf from it, hand back the nginx argv.
+
+Used by scripts/stack.py; `python -m kong.local_gateway reload` re-renders a running gateway.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import yaml
+
+from kong.nginx import generate_nginx_conf
+from kong.render import parse_p_value, render_from_env, write_atomically
+
+DEFAULT_GATEWAY_PORT = 8000
+DEFAULT_GATEWAY_HOST = "127.0.0.1"
+_NGINX_CANDIDATES = ("/usr/sbin/nginx", "/usr/local/sbin/nginx", "/usr/local/nginx/sbin/nginx")
+
+
+def nginx_binary() -> str:
+    """Path of nginx, or a RuntimeError saying how to install it."""
+    found = shutil.which("nginx") or next(
+        (path for path in _NGINX_CANDIDATES if os.access(path, os.X_OK)), None
+    )
+    if found is None:
+        raise RuntimeError(
+            "nginx is not installed; the local gateway needs it. "
+            "Run scripts/bootstrap.sh or: apt-get install -y nginx-light"
+        )
+    return found
+
+
+def gateway_dir(run_dir: Path) -> Path:
+    return Path(run_dir).resolve() / "gateway"
+
+
+def gateway_listen(env: Mapping[str, str]) -> str:
+    port = str(env.get("GATEWAY_PORT", DEFAULT_GATEWAY_PORT)).strip()
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"GATEWAY_PORT must be a TCP port number (1..65535), got {port!r}.")
+    return f"{env.get('GATEWAY_HOST', DEFAULT_GATEWAY_HOST)}:{port}"
+
+
+def write_gateway_files(run_dir: Path, env: Mapping[str, str]) -> Path:
+    """Render run_dir/gateway/kong.yml and nginx.conf; return the nginx.conf path."""
+    parse_p_value(env.get("P_VALUE", "100"))  # fail first, with the P_VALUE message
+    prefix = gateway_dir(run_dir)
+    for sub in ("logs", "temp"):
+        (prefix / sub).mkdir(parents=True, exist_ok=True)
+    kong_yml = prefix / "kong.yml"
+    write_atomically(kong_yml, render_from_env(env))
+    config = yaml.safe_load(kong_yml.read_text(encoding="utf-8"))
+    conf = prefix / "nginx.conf"
+    text = generate_nginx_conf(
+        config, listen=gateway_listen(env), prefix=prefix, source=str(kong_yml)
+    )
+    write_atomically(conf, text)
+    return conf
+
+
+def _nginx_base(prefix: Path, conf: Path) -> list[str]:
+    # -e keeps nginx from opening the packaged /var/log/nginx/error.log before reading the conf.
+    error_log = str(prefix / "logs" / "error.log")
+    return [nginx_binary(), "-p", f"{prefix}/", "-c", str(conf), "-e", error_log]
+
+
+def prepare_gateway(run_dir: Path, env: Mapping[str, str]) -> list[str]:
+    """Validate P_VALUE (ValueError), render kong.yml into run_dir/gateway/, generate nginx.conf
+    from it, check it with `nginx -t`, and return the argv running nginx in the foreground."""
+    conf = write_gateway_files(run_dir, env)
+    base = _nginx_base(gateway_dir(run_dir), conf)
+    result = subprocess.run([*base, "-t", "-q"], capture_output=True, text=True, timeout=30)
+    if result.returncode != 0:
+        raise RuntimeError(f"nginx rejected {conf}:\n{result.stderr.strip()}")
+    return base  # the conf itself says `daemon off;`
+
+
+def reload_gateway(run_dir: Path, env: Mapping[str, str]) -> None:
+    """Re-render from env and make the running nginx switch over without dropping requests."""
+    argv = prepare_gateway(run_dir, env)
+    subprocess.run([*argv, "-s", "reload"], check=True, capture_output=True, timeout=30)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m kong.local_gateway",
+        description="Render the local gateway from env (P_VALUE, GATEWAY_PORT, EDGE_V*_PORT).",
+    )
+    parser.add_argument("command", choices=["render", "reload"])
+    parser.add_argument("--run-dir", type=Path, default=Path(".run"))
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "reload":
+            reload_gateway(args.run_dir, os.environ)
+        else:
+            print(" ".join(prepare_gateway(args.run_dir, os.environ)))
+    except (ValueError, RuntimeError, subprocess.CalledProcessError) as error:
+        print(f"local gateway: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
