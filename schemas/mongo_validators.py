@@ -13,7 +13,7 @@ NUMBER_TYPES = ["int", "long", "double", "decimal"]
 INTEGER_TYPES = ["int", "long"]
 
 # Bookkeeping fields the services keep next to the contract fields (never sent to clients).
-USER_INTERNAL = {"_id": {}, "eventPending": {"bsonType": "bool"}}
+USER_INTERNAL = {"_id": {}, "eventPendingSince": {"bsonType": "date"}}
 ORDER_INTERNAL = {"_id": {}, "userVersion": {"bsonType": INTEGER_TYPES}}
 
 

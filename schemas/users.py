@@ -15,8 +15,8 @@ from schemas.fields import (
 )
 
 
-class UserCreateV2Schema(Schema):
-    """What a client may send to create a user on v2 (timestamps are the service's)."""
+class UserContactSchema(Schema):
+    """The user fields every generation stores as the client sent them."""
 
     emails = email_list()
     deliveryAddress = address()
@@ -25,11 +25,18 @@ class UserCreateV2Schema(Schema):
     phoneNumber = phone_number()
 
 
-class UserCreateV1Schema(UserCreateV2Schema):
-    """v1 lets the client supply its own ISO-8601 timestamps."""
+class UserCreateV1Schema(UserContactSchema):
+    """v1 stores the client's ISO-8601 timestamps when it sends them."""
 
     createdAt = timestamp()
     updatedAt = timestamp()
+
+
+class UserCreateV2Schema(UserContactSchema):
+    """v2 accepts but ignores client timestamps: the service sets both."""
+
+    createdAt = fields.Raw(metadata={"description": "Ignored: v2 sets it."})
+    updatedAt = fields.Raw(metadata={"description": "Ignored: v2 sets it."})
 
 
 class UserContactUpdateSchema(Schema):

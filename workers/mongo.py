@@ -36,6 +36,14 @@ def translate_storage_errors(method: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+def without_object_id(document: dict[str, Any] | None) -> dict[str, Any] | None:
+    # Stripped here rather than by projection: mongomock's find_one_and_update returns None
+    # when given one.
+    if document is not None:
+        document.pop("_id", None)
+    return document
+
+
 class MongoRepository:
     """Base for repositories: every public method turns connection loss into StorageUnavailable."""
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from pymongo import ReturnDocument
 
-from workers.mongo import MongoRepository
+from workers.mongo import MongoRepository, without_object_id
 
 ORDERS = "orders"
 PROJECTION = {"_id": False}
@@ -48,11 +48,11 @@ class OrdersRepository(MongoRepository):
         before = self.orders.find_one_and_update(
             {"orderId": order_id},
             {"$set": fields},
-            projection=PROJECTION,
             return_document=ReturnDocument.BEFORE,
         )
         if before is None:
             return None
+        before = without_object_id(before)
         return before, {**before, **fields}
 
     def apply_user_contact(

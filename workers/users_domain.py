@@ -40,7 +40,7 @@ def create_user(repo: UsersRepository, payload: Any, generation: Generation) -> 
     data = load_payload(generation.create_schema(), payload)
     now = utcnow()
     if generation.service_owns_timestamps:
-        data["createdAt"] = data["updatedAt"] = now
+        data["createdAt"] = data["updatedAt"] = now  # client values are ignored
     else:
         for name in ("createdAt", "updatedAt"):
             if name in data:

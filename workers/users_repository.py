@@ -8,7 +8,7 @@ from typing import Any
 from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
-from workers.mongo import MongoRepository
+from workers.mongo import MongoRepository, without_object_id
 
 USERS = "users"
 # One document per claimed email, keyed by the lower-cased email: `_id` uniqueness holds on
@@ -98,12 +98,12 @@ class UsersRepository(MongoRepository):
     ) -> dict[str, Any] | None:
         """Compare-and-set on `version`: returns the new document, or None if another update
         won the race (the caller re-reads and retries)."""
-        return self.users.find_one_and_update(
+        after = self.users.find_one_and_update(
             {"userId": user_id, "version": expected_version},
             {"$set": {**changes, "eventPendingSince": now}, "$inc": {"version": 1}},
-            projection=PROJECTION,
             return_document=ReturnDocument.AFTER,
         )
+        return without_object_id(after)
 
     def mark_event_published(self, user_id: str, version: int) -> None:
         # Only clears the flag if no newer update arrived in between.

@@ -1,0 +1,29 @@
+"""Unit fixtures: real repositories over mongomock, so no server is needed."""
+
+import mongomock
+import pytest
+from pymongo import ASCENDING
+
+from workers.db_commands import INDEXES
+from workers.orders_repository import OrdersRepository
+from workers.users_repository import UsersRepository
+
+
+@pytest.fixture
+def mock_database():
+    database = mongomock.MongoClient()["unit"]
+    # mongomock cannot create collections with validators; the indexes are what matter here.
+    for collection, indexes in INDEXES.items():
+        for field, options in indexes:
+            database[collection].create_index([(field, ASCENDING)], **options)
+    return database
+
+
+@pytest.fixture
+def users_repository(mock_database):
+    return UsersRepository(mock_database)
+
+
+@pytest.fixture
+def orders_repository(mock_database):
+    return OrdersRepository(mock_database)

@@ -1,0 +1,165 @@
+"""Every rule of SPEC §1 as the marshmallow schemas enforce it."""
+
+import copy
+
+import pytest
+
+from schemas.orders import (
+    OrderCreateSchema,
+    OrderDetailsUpdateSchema,
+    OrderListQuerySchema,
+    OrderStatusUpdateSchema,
+)
+from schemas.users import (
+    UserContactUpdateSchema,
+    UserCreateV1Schema,
+    UserCreateV2Schema,
+    UserEventSchema,
+)
+
+ADDRESS = {"street": "1 Main St", "city": "Springfield", "state": "CA", "postalCode": "90210",
+           "country": "US"}  # fmt: skip
+USER = {"emails": ["ann@example.com"], "deliveryAddress": ADDRESS, "firstName": "Ann",
+        "lastName": "Lee", "phoneNumber": "5551234567"}  # fmt: skip
+ITEM = {"itemId": "sku-1", "quantity": 2, "price": 9.5, "name": "Widget"}
+ORDER = {"userId": "0b9c3a2e-1d4f-4a6b-9c8d-7e6f5a4b3c2d", "items": [ITEM],
+         "userEmails": ["ann@example.com"], "deliveryAddress": ADDRESS,
+         "orderStatus": "under process"}  # fmt: skip
+
+
+def with_change(document, path, value):
+    """Copy of document with the dotted path set to value (or removed if value is ...)."""
+    doc = copy.deepcopy(document)
+    *parents, last = path.split(".")
+    target = doc
+    for key in parents:
+        target = target[int(key)] if key.isdigit() else target[key]
+    if value is ...:
+        del target[last]
+    else:
+        target[last] = value
+    return doc
+
+
+def field_errors(schema, payload):
+    return schema.validate(payload)
+
+
+def test_valid_user_passes_both_generations():
+    assert field_errors(UserCreateV1Schema(), USER) == {}
+    assert field_errors(UserCreateV2Schema(), USER) == {}
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "error_field"),
+    [
+        ("emails", ..., "emails"),
+        ("emails", [], "emails"),
+        ("emails", "ann@example.com", "emails"),
+        ("emails", ["not-an-email"], "emails"),
+        ("emails", ["two@@example.com"], "emails"),
+        ("emails", ["sp ace@example.com"], "emails"),
+        ("emails", ["a@x.io", "A@x.io"], "emails"),
+        ("emails", [f"u{i}@x.io" for i in range(21)], "emails"),
+        ("emails", [42], "emails"),
+        ("deliveryAddress", ..., "deliveryAddress"),
+        ("deliveryAddress.city", "", "deliveryAddress"),
+        ("deliveryAddress.city", ..., "deliveryAddress"),
+        ("deliveryAddress.city", 7, "deliveryAddress"),
+        ("deliveryAddress.extra", "x", "deliveryAddress"),
+        ("phoneNumber", "123", "phoneNumber"),
+        ("phoneNumber", "1234567890123456", "phoneNumber"),
+        ("phoneNumber", "555-123-4567", "phoneNumber"),
+        ("firstName", 5, "firstName"),
+        ("userId", "mine", "userId"),
+    ],
+)
+def test_user_rules(path, value, error_field):
+    assert error_field in field_errors(UserCreateV1Schema(), with_change(USER, path, value))
+
+
+def test_v1_accepts_iso_timestamps_and_rejects_garbage():
+    loaded = UserCreateV1Schema().load({**USER, "createdAt": "2026-01-31T12:00:00.000Z"})
+    assert loaded["createdAt"].year == 2026
+    assert "createdAt" in field_errors(UserCreateV1Schema(), {**USER, "createdAt": "yesterday"})
+
+
+def test_contact_update_allows_only_emails_and_address():
+    assert field_errors(UserContactUpdateSchema(), {"emails": ["x@y.z"]}) == {}
+    assert field_errors(UserContactUpdateSchema(), {"deliveryAddress": ADDRESS}) == {}
+    assert "firstName" in field_errors(UserContactUpdateSchema(), {"firstName": "Bo"})
+    assert "_schema" in field_errors(UserContactUpdateSchema(), {})
+
+
+def test_valid_order_passes():
+    assert field_errors(OrderCreateSchema(), ORDER) == {}
+    assert field_errors(OrderCreateSchema(), with_change(ORDER, "userId", ...)) == {}
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "error_field"),
+    [
+        ("items", [], "items"),
+        ("items", ..., "items"),
+        ("items.0.quantity", 0, "items"),
+        ("items.0.quantity", 1.5, "items"),
+        ("items.0.quantity", "2", "items"),
+        ("items.0.quantity", True, "items"),
+        ("items.0.price", -0.01, "items"),
+        ("items.0.price", "9.5", "items"),
+        ("items.0.price", float("nan"), "items"),
+        ("items.0.price", float("inf"), "items"),
+        ("items.0.itemId", ..., "items"),
+        ("items.0.colour", "red", "items"),
+        ("userEmails", [], "userEmails"),
+        ("userEmails", ["nope"], "userEmails"),
+        ("orderStatus", "lost", "orderStatus"),
+        ("orderStatus", ..., "orderStatus"),
+        ("orderId", "client-chosen", "orderId"),
+        ("createdAt", "2026-01-01T00:00:00Z", "createdAt"),
+        ("userId", "not-a-uuid", "userId"),
+    ],
+)
+def test_order_rules(path, value, error_field):
+    assert error_field in field_errors(OrderCreateSchema(), with_change(ORDER, path, value))
+
+
+@pytest.mark.parametrize("status", ["under process", "shipping", "delivered"])
+def test_each_status_is_accepted(status):
+    assert field_errors(OrderStatusUpdateSchema(), {"orderStatus": status}) == {}
+
+
+def test_details_update_allows_only_user_emails_and_address():
+    assert field_errors(OrderDetailsUpdateSchema(), {"userEmails": ["a@b.c"]}) == {}
+    assert "orderStatus" in field_errors(OrderDetailsUpdateSchema(), {"orderStatus": "shipping"})
+    assert "_schema" in field_errors(OrderDetailsUpdateSchema(), {})
+
+
+@pytest.mark.parametrize(
+    ("query", "error_field"),
+    [
+        ({}, "status"),
+        ({"status": "lost"}, "status"),
+        ({"status": "shipping", "limit": 0}, "limit"),
+        ({"status": "shipping", "limit": 1001}, "limit"),
+        ({"status": "shipping", "offset": -1}, "offset"),
+        ({"status": "shipping", "limit": "ten"}, "limit"),
+    ],
+)
+def test_list_query_rules(query, error_field):
+    assert error_field in field_errors(OrderListQuerySchema(), query)
+
+
+def test_list_query_defaults():
+    assert OrderListQuerySchema().load({"status": "shipping"}) == {
+        "status": "shipping",
+        "limit": 100,
+        "offset": 0,
+    }
+
+
+def test_event_schema_requires_version():
+    event = {"userId": ORDER["userId"], "userEmails": ["a@b.c"], "deliveryAddress": ADDRESS,
+             "version": 3, "updatedAt": "2026-01-31T12:00:00.000Z"}  # fmt: skip
+    assert field_errors(UserEventSchema(), event) == {}
+    assert "version" in field_errors(UserEventSchema(), with_change(event, "version", "3"))
