@@ -1,0 +1,120 @@
+"""nginx.conf generated from a rendered kong.yml, and the prepare_gateway() contract."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from kong.local_gateway import nginx_binary, prepare_gateway
+from kong.nginx import generate_nginx_conf
+from kong.render import render
+
+
+def conf_for(p_value: int, tmp_path: Path) -> str:
+    config = yaml.safe_load(render(p_value, "127.0.0.1:9101", "127.0.0.1:9102", 300))
+    return generate_nginx_conf(config, listen="127.0.0.1:9100", prefix=tmp_path)
+
+
+def block(conf: str, opening: str) -> str:
+    start = conf.index(opening)
+    return conf[start : conf.index("}", start) + 1]
+
+
+def test_nginx_is_installed():
+    assert Path(nginx_binary()).exists()
+
+
+@pytest.mark.parametrize("p_value", [1, 30, 99])
+def test_users_upstream_has_the_kong_weights(tmp_path, p_value):
+    users = block(conf_for(p_value, tmp_path), "upstream users-upstream {")
+
+    assert f"server 127.0.0.1:9101 weight={p_value};" in users
+    assert f"server 127.0.0.1:9102 weight={100 - p_value};" in users
+
+
+@pytest.mark.parametrize(("p_value", "left_out"), [(0, "9101"), (100, "9102")])
+def test_a_weight_0_target_is_left_out_because_nginx_refuses_weight_0(tmp_path, p_value, left_out):
+    users = block(conf_for(p_value, tmp_path), "upstream users-upstream {")
+
+    assert left_out not in users
+    assert "weight=0" not in users
+
+
+def test_pin_header_selects_the_single_generation_upstreams(tmp_path):
+    pin = block(conf_for(50, tmp_path), "map $http_x_users_version")
+
+    assert "default users-upstream;" in pin
+    assert '"~*^v1$" users-v1-upstream;' in pin
+    assert '"~*^v2$" users-v2-upstream;' in pin
+
+
+def test_limits_and_request_id_follow_the_plugins(tmp_path):
+    conf = conf_for(50, tmp_path)
+
+    assert "client_max_body_size 65536;" in conf
+    assert "rate=300r/s;" in conf
+    assert "burst=300 nodelay;" in conf
+    assert "proxy_set_header X-Request-ID $gateway_request_id;" in conf
+
+
+def test_paths_keep_kong_semantics(tmp_path):
+    conf = conf_for(50, tmp_path)
+
+    assert "location ^~ /users/ {" in conf
+    assert "location = /users {" in conf
+    assert "location = /orders {" in conf
+    assert 'location ~ "^/(health|ready|openapi\\.json)$" {' in conf
+
+
+def test_generated_conf_passes_nginx_t(tmp_path):
+    for sub in ("logs", "temp"):
+        (tmp_path / sub).mkdir()
+    conf = tmp_path / "nginx.conf"
+    conf.write_text(conf_for(30, tmp_path))
+
+    result = subprocess.run(
+        [nginx_binary(), "-t", "-p", f"{tmp_path}/", "-c", str(conf), "-e", "/dev/stderr"],
+        capture_output=True,
+        text=True,
+    )
+
+    assert result.returncode == 0, result.stderr
+
+
+def test_prepare_gateway_renders_both_files_and_returns_a_foreground_argv(tmp_path):
+    argv = prepare_gateway(tmp_path, {"P_VALUE": "40", "GATEWAY_PORT": "9100"})
+
+    gateway = tmp_path.resolve() / "gateway"
+    assert argv[0] == nginx_binary()
+    assert argv[argv.index("-c") + 1] == str(gateway / "nginx.conf")
+    assert argv[argv.index("-p") + 1] == f"{gateway}/"
+    conf = (gateway / "nginx.conf").read_text()
+    assert "daemon off;" in conf
+    assert "listen 127.0.0.1:9100;" in conf
+    assert f"pid {gateway}/nginx.pid;" in conf
+    kong = yaml.safe_load((gateway / "kong.yml").read_text())
+    assert [t["weight"] for t in kong["upstreams"][0]["targets"]] == [40, 60]
+
+
+@pytest.mark.parametrize("p_value", ["-1", "101", "abc", ""])
+def test_prepare_gateway_refuses_a_bad_p_value_before_writing(tmp_path, p_value):
+    with pytest.raises(ValueError, match="P_VALUE must be an integer from 0 to 100"):
+        prepare_gateway(tmp_path, {"P_VALUE": p_value})
+
+    assert not (tmp_path / "gateway").exists()
+
+
+def test_prepare_gateway_refuses_a_bad_port(tmp_path):
+    with pytest.raises(ValueError, match="GATEWAY_PORT"):
+        prepare_gateway(tmp_path, {"GATEWAY_PORT": "eighty"})
+
+
+def test_missing_nginx_is_a_clear_error(monkeypatch):
+    monkeypatch.setattr("kong.local_gateway.shutil.which", lambda name: None)
+    monkeypatch.setattr("kong.local_gateway._NGINX_CANDIDATES", ())
+
+    with pytest.raises(RuntimeError, match="apt-get install -y nginx-light"):
+        nginx_binary()
