@@ -1,0 +1,74 @@
+"""Per-request plumbing: X-Request-ID, X-Users-Version, access log and the RPC helper."""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+from typing import Any
+
+from flask import Flask, Response, current_app, g, request
+
+from http_edge.config import EdgeSettings
+from http_edge.rpc import RpcClient
+
+log = logging.getLogger("http_edge.access")
+
+# Ids from clients end up in logs and AMQP headers: keep them short and printable.
+REQUEST_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,127}$")
+
+
+def settings() -> EdgeSettings:
+    return current_app.config["EDGE_SETTINGS"]
+
+
+def rpc_client() -> RpcClient:
+    return current_app.extensions["rpc"]
+
+
+def call(service: str, method: str, *args: Any, **kwargs: Any) -> Any:
+    """RPC to `service.method` carrying this request's id (nameko sends it as a header)."""
+    context = {"request_id": g.request_id}
+    return rpc_client().call(service, method, *args, context=context, **kwargs)
+
+
+def users_service() -> str:
+    return settings().users_service
+
+
+def _accept_request_id(value: str | None) -> str:
+    if value and REQUEST_ID_PATTERN.match(value):
+        return value
+    return str(uuid.uuid4())
+
+
+def _before() -> None:
+    g.started = time.perf_counter()
+    g.request_id = _accept_request_id(request.headers.get("X-Request-ID"))
+
+
+def _after(response: Response) -> Response:
+    response.headers["X-Request-ID"] = g.get("request_id") or str(uuid.uuid4())
+    path = request.path
+    if path == "/users" or path.startswith("/users/"):
+        response.headers["X-Users-Version"] = settings().users_version
+    started = g.get("started")
+    log.info(
+        "%s %s %s",
+        request.method,
+        path,
+        response.status_code,
+        extra={
+            "method": request.method,
+            "path": path,
+            "status": response.status_code,
+            "duration_ms": round((time.perf_counter() - started) * 1000, 2) if started else None,
+        },
+    )
+    return response
+
+
+def register_request_hooks(app: Flask) -> None:
+    app.before_request(_before)
+    app.after_request(_after)

@@ -1,0 +1,59 @@
+"""Structured JSON logs (one object per line) carrying the request id of the current request."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import os
+import sys
+from typing import Any
+
+from flask import g, has_request_context
+
+# LogRecord attributes that are plumbing, not data worth a JSON key.
+_RESERVED = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "request_id"}
+
+
+class RequestIdFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not hasattr(record, "request_id"):
+            record.request_id = g.get("request_id") if has_request_context() else None
+        return True
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "ts": dt.datetime.fromtimestamp(record.created, dt.UTC).isoformat(
+                timespec="milliseconds"
+            ),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+            "service": "http_edge",
+            "pid": record.process,
+        }
+        request_id = getattr(record, "request_id", None)
+        if request_id:
+            entry["request_id"] = request_id
+        for key, value in vars(record).items():
+            if key not in _RESERVED and not key.startswith("_"):
+                entry[key] = value
+        if record.exc_info:
+            entry["exc"] = self.formatException(record.exc_info)
+        return json.dumps(entry, default=str)
+
+
+def configure_logging(level: str | None = None) -> None:
+    """Route the edge's loggers to stderr as JSON (idempotent; gunicorn has its own setup)."""
+    logger = logging.getLogger("http_edge")
+    if any(getattr(h, "_edge_json", False) for h in logger.handlers):
+        return
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter())
+    handler.addFilter(RequestIdFilter())
+    handler._edge_json = True  # type: ignore[attr-defined]
+    logger.addHandler(handler)
+    logger.setLevel(level or os.environ.get("LOG_LEVEL", "INFO").upper())
+    logger.propagate = False

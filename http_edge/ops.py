@@ -1,0 +1,68 @@
+"""Operational endpoints: /health (process alive) and /ready (broker, workers and database)."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, g, jsonify
+from nameko.exceptions import RpcTimeout, UnknownService
+
+from http_edge.context import rpc_client, settings
+from http_edge.problems import problem_response
+from http_edge.rpc import BrokerUnavailable
+from workers.exceptions import StorageUnavailable
+
+bp = Blueprint("ops", __name__)
+
+
+@bp.get("/health")
+def health() -> Response:
+    return jsonify({"status": "ok"})
+
+
+def _describe(error: BaseException | None, timeout: float) -> str:
+    if error is None:
+        return "ok"
+    if isinstance(error, RpcTimeout):
+        return f"no answer within {timeout:g}s"
+    if isinstance(error, UnknownService):
+        return "not running (no queue)"
+    if isinstance(error, StorageUnavailable):
+        return "database unreachable"
+    return f"error: {type(error).__name__}"
+
+
+@bp.get("/ready")
+def ready() -> Response:
+    config = settings()
+    services = [config.users_service, "orders"]
+    checks: dict[str, str] = {}
+    try:
+        results = rpc_client().ping(
+            services, config.ready_timeout, context={"request_id": g.request_id}
+        )
+    except BrokerUnavailable:
+        checks["broker"] = "unreachable"
+        checks.update({service: "unknown" for service in services})
+        checks["database"] = "unknown"
+    else:
+        checks["broker"] = "ok"
+        for service in services:
+            checks[service] = _describe(results.get(service), config.ready_timeout)
+        errors = list(results.values())
+        if any(isinstance(error, StorageUnavailable) for error in errors):
+            checks["database"] = "unreachable"
+        elif all(error is None for error in errors):
+            checks["database"] = "ok"  # every worker's ping touches MongoDB
+        else:
+            checks["database"] = "unknown"
+    failed = {part: state for part, state in checks.items() if state != "ok"}
+    if not failed:
+        return jsonify({"status": "ready", "checks": checks})
+    detail = "Not ready: " + ", ".join(f"{part} {state}" for part, state in failed.items())
+    return problem_response(
+        503,
+        "Not ready",
+        detail,
+        slug="not-ready",
+        headers={"Retry-After": str(config.retry_after)},
+        extra={"checks": checks},
+    )
