@@ -123,8 +123,9 @@ def seed_documents(random_seed: int) -> tuple[list[dict], list[dict]]:
     return users, orders
 
 
-def seed_database(db: Database, random_seed: int, out: Any = sys.stdout) -> dict[str, str]:
+def seed_database(db: Database, random_seed: int, out: Any = None) -> dict[str, str]:
     """Upserts the seed documents (re-running is harmless); returns label -> id."""
+    out = out or sys.stdout
     users, orders = seed_documents(random_seed)
     labels = {}
     total = len(users) + len(orders)

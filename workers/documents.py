@@ -32,6 +32,9 @@ ORDER_PUBLIC_FIELDS = (
 )
 
 
+DATE_FIELDS = frozenset({"createdAt", "updatedAt"})
+
+
 def utcnow() -> datetime:
     """Now in UTC, truncated to milliseconds: the precision BSON dates keep."""
     now = datetime.now(UTC).replace(tzinfo=None)
@@ -45,8 +48,14 @@ def to_storage_date(value: datetime) -> datetime:
     return value.replace(microsecond=value.microsecond // 1000 * 1000)
 
 
-def to_iso(value: datetime) -> str:
-    value = to_storage_date(value)
+def as_datetime(value: datetime | str) -> datetime:
+    # nx-27017 (the local wire server) hands back a `$set` date as its str(); real MongoDB
+    # returns a date. Accept both so the output is the same on either.
+    return datetime.fromisoformat(value) if isinstance(value, str) else value
+
+
+def to_iso(value: datetime | str) -> str:
+    value = to_storage_date(as_datetime(value))
     return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
 
 
@@ -55,7 +64,7 @@ def _public(doc: dict[str, Any], fields: tuple[str, ...]) -> dict[str, Any]:
     for name in fields:
         if name in doc:
             value = doc[name]
-            out[name] = to_iso(value) if isinstance(value, datetime) else value
+            out[name] = to_iso(value) if name in DATE_FIELDS else value
     return out
 
 

@@ -56,6 +56,7 @@ class MongoRepository:
             if callable(value) and not name.startswith("_"):
                 setattr(cls, name, translate_storage_errors(value))
 
+    @translate_storage_errors
     def ping(self) -> None:
         self.database.command("ping")
 
