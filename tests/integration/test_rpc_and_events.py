@@ -21,8 +21,13 @@ def unique_email(tag="user"):
 
 
 def order_for(user):
-    return {"userId": user["userId"], "items": ITEMS, "userEmails": user["emails"],
-            "deliveryAddress": user["deliveryAddress"], "orderStatus": "under process"}  # fmt: skip
+    return {
+        "userId": user["userId"],
+        "items": ITEMS,
+        "userEmails": user["emails"],
+        "deliveryAddress": user["deliveryAddress"],
+        "orderStatus": "under process",
+    }
 
 
 def test_rpc_round_trip_with_entrypoint_hooks(stack):
