@@ -81,3 +81,15 @@ class StorageUnavailable(ServiceError):
 
     def __str__(self) -> str:
         return self.detail
+
+
+@deserialize_to_instance
+class UpdateConflict(ServiceError):
+    """The record kept changing under this update; the client may simply retry."""
+
+    def __init__(self, identifier: str) -> None:
+        super().__init__(identifier)
+        self.identifier = identifier
+
+    def __str__(self) -> str:
+        return f"{self.identifier!r} was changed concurrently too often; retry the request."

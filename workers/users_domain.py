@@ -13,7 +13,7 @@ from marshmallow import Schema
 
 from schemas.users import UserContactUpdateSchema, UserCreateV1Schema, UserCreateV2Schema
 from workers.documents import load_payload, public_user, to_iso, to_storage_date, utcnow
-from workers.exceptions import EmailTaken, UserNotFound
+from workers.exceptions import EmailTaken, UpdateConflict, UserNotFound
 from workers.users_repository import UsersRepository
 
 log = logging.getLogger(__name__)
@@ -104,7 +104,7 @@ def update_contact(
         repo.release_emails(user_id, removed)
         publish_user_updated(repo, after, now, dispatch)
         return [public_user(before), public_user(after)]
-    raise RuntimeError(f"User {user_id} changed {MAX_UPDATE_ATTEMPTS} times during one update")
+    raise UpdateConflict(str(user_id))
 
 
 def publish_user_updated(

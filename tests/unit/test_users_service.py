@@ -165,3 +165,14 @@ def test_relay_timer_entrypoint_publishes_nothing_when_all_is_sent(service):
 
 def test_ping(service):
     assert service.ping() == {"service": service.name, "status": "ok"}
+
+
+def test_a_user_that_never_stops_changing_gives_a_typed_conflict(service, monkeypatch):
+    from workers.exceptions import UpdateConflict
+
+    user = service.create(payload())
+    # every compare-and-set loses, as if another writer always got there first
+    monkeypatch.setattr(service.repository, "apply_contact_change", lambda *a: None)
+    with pytest.raises(UpdateConflict):
+        service.update(user["userId"], {"deliveryAddress": NEW_ADDRESS})
+    assert service.get(user["userId"])["version"] == 1
