@@ -114,8 +114,8 @@ def _pair(ref: str) -> dict[str, Any]:
         "type": "array",
         "description": "[before, after]",
         "prefixItems": [item, item],
-        "items": False,
         "minItems": 2,
+        "maxItems": 2,
     }
 
 
