@@ -6,10 +6,12 @@ Used by scripts/stack.py; `python -m kong.local_gateway reload` re-renders a run
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -81,10 +83,31 @@ def prepare_gateway(run_dir: Path, env: Mapping[str, str]) -> list[str]:
     return base  # the conf itself says `daemon off;`
 
 
-def reload_gateway(run_dir: Path, env: Mapping[str, str]) -> None:
-    """Re-render from env and make the running nginx switch over without dropping requests."""
+def reload_gateway(run_dir: Path, env: Mapping[str, str], timeout: float = 10.0) -> None:
+    """Re-render from env and make the running nginx switch over without dropping requests.
+
+    Returns once the old workers are gone, i.e. every new connection gets the new config.
+    """
     argv = prepare_gateway(run_dir, env)
+    master = int((gateway_dir(run_dir) / "nginx.pid").read_text().strip())
+    old_workers = _children(master)
     subprocess.run([*argv, "-s", "reload"], check=True, capture_output=True, timeout=30)
+    # `-s reload` only signals; old workers keep accepting until the master retires them.
+    deadline = time.monotonic() + timeout
+    while old_workers & _children(master):
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"nginx (pid {master}) still runs old workers after {timeout}s")
+        time.sleep(0.02)
+
+
+def _children(pid: int) -> set[int]:
+    children = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            # Field 4 is the parent pid; split after the ")" closing the command name.
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                children.add(int(stat.parent.name))
+    return children
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 import requests
 
+from kong.local_gateway import reload_gateway
+
 try:  # tests/e2e is a plain directory today; keep working if it becomes a package
     from gateway_support import StubEdge, free_port, running_gateway, stub_edge
 except ImportError:  # pragma: no cover
@@ -161,3 +163,27 @@ def test_rate_limit_exceeded_is_a_problem_429(tmp_path, edges, http):
     assert limited and statuses[0].status_code == 200
     assert_problem(limited[0], 429)
     assert limited[0].headers["Retry-After"].isdigit()
+
+
+def test_reload_moves_the_split_without_restarting(tmp_path, edges):
+    v1, v2 = edges
+    with running_gateway(tmp_path, p_value="100", v1_port=v1.port, v2_port=v2.port) as url:
+        env = {
+            "P_VALUE": "0",
+            "GATEWAY_PORT": url.rsplit(":", 1)[1],
+            "EDGE_V1_PORT": str(v1.port),
+            "EDGE_V2_PORT": str(v2.port),
+        }
+        before = users_versions(requests.Session(), url, 10)
+
+        reload_gateway(tmp_path, env)
+
+        # New connections are served by the reloaded workers.
+        after = Counter(
+            requests.get(f"{url}/users/u1", headers={"Connection": "close"}).headers[
+                "X-Users-Version"
+            ]
+            for _ in range(20)
+        )
+    assert before == Counter({"v1": 10})
+    assert after == Counter({"v2": 20})
