@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 export PYTHONWARNINGS ?= ignore::DeprecationWarning
 
-.PHONY: run up down status test unit integration e2e lint format shell seed setup-db bootstrap clean
+.PHONY: gateway-reload run up down status test unit integration e2e lint format shell seed setup-db bootstrap clean
 
 bootstrap:
 	@scripts/bootstrap.sh
@@ -42,6 +42,9 @@ format: bootstrap
 
 shell: bootstrap  ## nameko shell against the stack's broker
 	@$(VENV)/bin/nameko shell --config config.yaml
+
+gateway-reload:  ## re-render the gateway with the current P_VALUE (local stack running)
+	@$(PY) -m kong.local_gateway reload --run-dir .run
 
 setup-db: bootstrap
 	@$(VENV)/bin/micro-db setup
