@@ -5,7 +5,7 @@ from __future__ import annotations
 import numbers
 from typing import Any
 
-from marshmallow import Schema, ValidationError, fields, validate
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+$"
 PHONE_PATTERN = r"^[0-9]{10,15}$"
@@ -108,3 +108,13 @@ def address(*, required: bool = True) -> fields.Nested:
 
 def timestamp(*, required: bool = False) -> fields.DateTime:
     return fields.DateTime(required=required)
+
+
+class PartialUpdateSchema(Schema):
+    """An update that must change at least one of its (all optional) fields."""
+
+    @validates_schema
+    def _at_least_one(self, data: dict, **_: object) -> None:
+        if not data:
+            names = " and/or ".join(self.fields)
+            raise ValidationError(f"Send {names}.", field_name="_schema")

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import Schema, fields, validate
 
 from schemas.fields import (
     MAX_ITEMS,
     ItemSchema,
+    PartialUpdateSchema,
     address,
     email_list,
     identifier,
@@ -29,16 +30,11 @@ class OrderStatusUpdateSchema(Schema):
     orderStatus = order_status()
 
 
-class OrderDetailsUpdateSchema(Schema):
+class OrderDetailsUpdateSchema(PartialUpdateSchema):
     """PUT /orders/{id}/details: userEmails and/or deliveryAddress, nothing else."""
 
     userEmails = email_list(required=False)
     deliveryAddress = address(required=False)
-
-    @validates_schema
-    def _at_least_one(self, data: dict, **_: object) -> None:
-        if not data:
-            raise ValidationError("Send userEmails and/or deliveryAddress.", field_name="_schema")
 
 
 class OrderDocumentSchema(OrderCreateSchema):

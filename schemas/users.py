@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from marshmallow import Schema, ValidationError, fields, validates_schema
+from marshmallow import Schema, fields
 
 from schemas.fields import (
+    PartialUpdateSchema,
     StrictInteger,
     address,
     email_list,
@@ -39,16 +40,11 @@ class UserCreateV2Schema(UserContactSchema):
     updatedAt = fields.Raw(metadata={"description": "Ignored: v2 sets it."})
 
 
-class UserContactUpdateSchema(Schema):
+class UserContactUpdateSchema(PartialUpdateSchema):
     """PUT /users/{id}: emails and/or deliveryAddress, nothing else."""
 
     emails = email_list(required=False)
     deliveryAddress = address(required=False)
-
-    @validates_schema
-    def _at_least_one(self, data: dict, **_: object) -> None:
-        if not data:
-            raise ValidationError("Send emails and/or deliveryAddress.", field_name="_schema")
 
 
 class UserDocumentSchema(UserCreateV1Schema):
