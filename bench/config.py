@@ -1,0 +1,81 @@
+"""Bench settings: ports, URIs and durations, isolated from a developer's `make up` stack."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS_DIR = ROOT / "bench" / "results"
+# Everything the bench writes at run time lives here, never under .run/{mongo,logs,pids}.
+RUN_DIR = ROOT / ".run" / "bench"
+
+
+def _port(name: str, default: int) -> int:
+    return int(os.environ.get(name, "") or default)
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    quick: bool = False
+    # Ports well away from the defaults (8000/8101/8102/27017) and from the e2e tests.
+    gateway_port: int = field(default_factory=lambda: _port("BENCH_GATEWAY_PORT", 8300))
+    edge_v1_port: int = field(default_factory=lambda: _port("BENCH_EDGE_V1_PORT", 8301))
+    edge_v2_port: int = field(default_factory=lambda: _port("BENCH_EDGE_V2_PORT", 8302))
+    baseline_port: int = field(default_factory=lambda: _port("BENCH_BASELINE_PORT", 8303))
+    mongo_port: int = field(default_factory=lambda: _port("BENCH_MONGO_PORT", 27300))
+    vhost: str = os.environ.get("BENCH_VHOST", "bench")
+    rabbit_host: str = os.environ.get("BENCH_RABBIT_HOST", "127.0.0.1")
+    management_url: str = os.environ.get("BENCH_RABBIT_API", "http://127.0.0.1:15672/api")
+    mongo_db: str = "bench"
+
+    @property
+    def amqp_uri(self) -> str:
+        return f"amqp://guest:guest@{self.rabbit_host}:5672/{self.vhost}"
+
+    @property
+    def mongo_uri(self) -> str:
+        return f"mongodb://127.0.0.1:{self.mongo_port}"
+
+    @property
+    def gateway_url(self) -> str:
+        return f"http://127.0.0.1:{self.gateway_port}"
+
+    @property
+    def baseline_url(self) -> str:
+        return f"http://127.0.0.1:{self.baseline_port}"
+
+    # Durations and sizes: the full run stays near 10 minutes on 2 cores, --quick near 4.
+    @property
+    def concurrencies(self) -> tuple[int, ...]:
+        return (1, 8, 32, 64)
+
+    @property
+    def http_seconds(self) -> int:
+        return 4 if self.quick else 8
+
+    @property
+    def http_rounds(self) -> int:
+        # Two interleaved rounds (baseline and gateway alternate) expose the machine's noise.
+        return 1 if self.quick else 2
+
+    @property
+    def rpc_seconds(self) -> int:
+        return 3 if self.quick else 6
+
+    @property
+    def propagation_samples(self) -> int:
+        return 15 if self.quick else 40
+
+    @property
+    def orders_large(self) -> int:
+        return 20_000 if self.quick else 100_000
+
+    @property
+    def orders_small(self) -> int:
+        return 1_000
+
+    @property
+    def scale_events(self) -> int:
+        return 400 if self.quick else 1500
