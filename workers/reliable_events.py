@@ -10,6 +10,7 @@ import eventlet
 from kombu import Connection, Exchange, Queue
 from nameko.constants import AMQP_URI_CONFIG_KEY
 from nameko.events import EventHandler
+from nameko.messaging import QueueConsumer
 
 from workers.exceptions import StorageUnavailable
 
@@ -25,10 +26,35 @@ def dead_letter_names(queue_name: str) -> tuple[str, str]:
     return f"{queue_name}.dead-letter", f"{queue_name}.dead-letter"
 
 
+class DeadLetteringQueueConsumer(QueueConsumer):
+    """nameko's queue consumer, except that a body kombu cannot decode (invalid JSON, not
+    UTF-8, unknown content type) is rejected to the queue's dead-letter exchange.
+
+    kombu's default `on_decode_error` acks such a message: it would vanish with only a
+    kombu log line, and SPEC §4 wants poison kept for inspection. Found by
+    tests/reliability (poison message scenario).
+    """
+
+    def on_decode_error(self, message: Any, exc: Exception) -> None:
+        log.error(
+            "undecodable event (%s, content type %r) rejected to the dead-letter queue: %s",
+            message.delivery_info.get("routing_key"),
+            message.content_type,
+            exc,
+            extra={"dead_letter": True, "routing_key": message.delivery_info.get("routing_key")},
+        )
+        with contextlib.suppress(ConnectionError):
+            message.reject(requeue=False)
+
+
 class ReliableEventHandler(EventHandler):
     """Acks only after the handler returned. A transient failure (database unreachable)
     requeues the event; any other failure (malformed body, bug) rejects it to the queue's
     dead-letter queue with a log line, so one poison message never blocks the rest."""
+
+    # Only reliable handlers share this consumer: every queue it serves has a dead-letter
+    # exchange, so rejecting an undecodable body there never loses it.
+    queue_consumer = DeadLetteringQueueConsumer()
 
     def setup(self) -> None:
         super().setup()
