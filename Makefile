@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 export PYTHONWARNINGS ?= ignore::DeprecationWarning
 
-.PHONY: gateway-reload run up down status test unit integration e2e lint format shell seed setup-db bootstrap clean
+.PHONY: bench gateway-reload run up down status test unit integration e2e lint format shell seed setup-db bootstrap clean
 
 bootstrap:
 	@scripts/bootstrap.sh
@@ -54,3 +54,8 @@ seed: bootstrap  ## 5 users and 15 orders (RANDOM_SEED=42)
 
 clean: down
 	rm -rf .run
+
+bench: bootstrap  ## benchmarks on an isolated stack (own ports, vhost, db); BENCH_ARGS=--quick for ~4 min
+	@command -v wrk >/dev/null || apt-get install -y -qq wrk
+	@$(VENV)/bin/pip install -q -e '.[bench]'
+	@$(PY) -m bench $(BENCH_ARGS)

@@ -1,0 +1,106 @@
+"""Scenario 3: from PUT /users/{id} returning to every order of that user showing the change.
+
+The clock starts when the gateway's 200 arrives and stops when a count of the user's
+orders holding the new `userVersion` (what the event handler writes) reaches N. The poll
+query's own cost is measured too: it bounds the resolution.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+import uuid
+from typing import Any
+
+import requests
+from pymongo import MongoClient
+from tqdm import tqdm
+
+from bench.config import BenchConfig
+from bench.seed import insert_orders_for
+
+ORDERS_PER_USER = (1, 10, 100)
+POLL_SLEEP_S = 0.0005
+GIVE_UP_S = 10.0
+
+
+def _address(n: int) -> dict[str, str]:
+    return {
+        "street": f"{n} Moved St",
+        "city": "Ogdenville",
+        "state": "CA",
+        "postalCode": "90002",
+        "country": "US",
+    }
+
+
+def _create_user(session: requests.Session, config: BenchConfig) -> dict[str, Any]:
+    body = {
+        "emails": [f"prop-{uuid.uuid4().hex[:12]}@bench.example"],
+        "deliveryAddress": _address(0),
+    }
+    response = session.post(f"{config.gateway_url}/users/", json=body, timeout=30)
+    response.raise_for_status()
+    return response.json()
+
+
+def _percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
+
+
+def run(config: BenchConfig, stored_orders: int) -> dict[str, Any]:
+    rows = []
+    session = requests.Session()
+    with MongoClient(config.mongo_uri) as client:
+        orders = client[config.mongo_db].orders
+        for per_user in ORDERS_PER_USER:
+            user = _create_user(session, config)
+            insert_orders_for(
+                config.mongo_uri, config.mongo_db, user["userId"], per_user, user["version"]
+            )
+            query = {"userId": user["userId"]}
+            poll_cost = []
+            for _ in range(5):
+                started = time.perf_counter()
+                orders.count_documents({**query, "userVersion": -1})
+                poll_cost.append((time.perf_counter() - started) * 1000)
+            delays, put_ms, lost = [], [], 0
+            for n in tqdm(range(1, config.propagation_samples + 1), desc=f"  {per_user:>3} orders/user",
+                          ncols=90, leave=False):  # fmt: skip
+                started = time.perf_counter()
+                response = session.put(
+                    f"{config.gateway_url}/users/{user['userId']}",
+                    json={"deliveryAddress": _address(n)},
+                    timeout=30,
+                )
+                returned = time.perf_counter()
+                response.raise_for_status()
+                version = response.json()[1]["version"]
+                put_ms.append((returned - started) * 1000)
+                while orders.count_documents({**query, "userVersion": version}) < per_user:
+                    if time.perf_counter() - returned > GIVE_UP_S:
+                        lost += 1
+                        break
+                    time.sleep(POLL_SLEEP_S)
+                else:
+                    delays.append((time.perf_counter() - returned) * 1000)
+                time.sleep(0.05)  # let the worker go idle: one update at a time
+            row = {
+                "orders_per_user": per_user,
+                "stored_orders": stored_orders,
+                "samples": len(delays),
+                "not_propagated_within_10s": lost,
+                "p50_ms": round(statistics.median(delays), 2) if delays else None,
+                "p99_ms": round(_percentile(delays, 99), 2) if delays else None,
+                "max_ms": round(max(delays), 2) if delays else None,
+                "put_p50_ms": round(statistics.median(put_ms), 2),
+                "poll_query_ms": round(statistics.median(poll_cost), 2),
+            }
+            rows.append(row)
+            print(
+                f"  {per_user:>3} orders/user ({stored_orders} stored): p50 {row['p50_ms']} ms  "
+                f"p99 {row['p99_ms']} ms  (PUT p50 {row['put_p50_ms']} ms, poll query "
+                f"{row['poll_query_ms']} ms)"
+            )
+    return {"rows": rows}
