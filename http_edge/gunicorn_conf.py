@@ -25,6 +25,8 @@ threads = _int("GUNICORN_THREADS", 8)
 timeout = max(30, int(float(os.environ.get("RPC_TIMEOUT", "10") or 10) * 3))
 graceful_timeout = 15
 keepalive = 5
+# gunicorn's maximum: long percent-encoded ids reach the app (a JSON 404) instead of a 414.
+limit_request_line = 8190
 accesslog = None  # the app logs each request as JSON, with its request id
 loglevel = os.environ.get("LOG_LEVEL", "info").lower()
 logconfig_dict = {

@@ -53,6 +53,9 @@ def test_errors_are_documented_as_problem_json(document, path: str, method: str)
             assert content["schema"] == {"$ref": "#/components/schemas/Problem"}
         if int(code) == 503:
             assert "Retry-After" in response["headers"]
+        if int(code) == 414:  # gunicorn's own answer: no app headers
+            assert "{" in path
+            continue
         assert "X-Request-ID" in response["headers"]
         if path.startswith("/users"):
             assert response["headers"]["X-Users-Version"]["schema"]["enum"] == ["v1", "v2"]
@@ -77,7 +80,7 @@ def test_updates_answer_before_and_after(document) -> None:
     schema = document["paths"]["/users/{userId}"]["put"]["responses"]["200"]["content"][
         "application/json"
     ]["schema"]
-    assert schema["prefixItems"] == [{"$ref": "#/components/schemas/User"}] * 2
+    assert schema["items"] == {"$ref": "#/components/schemas/User"}
     assert schema["minItems"] == schema["maxItems"] == 2
 
 
@@ -85,7 +88,17 @@ def test_list_documents_paging_parameters(document) -> None:
     params = {p["name"]: p for p in document["paths"]["/orders/"]["get"]["parameters"]}
     assert params["status"]["required"] is True
     assert params["limit"]["schema"]["maximum"] == 1000
+    assert params["offset"]["schema"]["maximum"] == 2**53 - 1
     assert set(params) == {"status", "limit", "offset", "userId"}
+
+
+def test_created_records_link_to_their_operations(document) -> None:
+    links = document["paths"]["/orders/"]["post"]["responses"]["201"]["links"]
+    assert links["GetOrder"] == {
+        "operationId": "getOrder",
+        "parameters": {"orderId": "$response.body#/orderId"},
+    }
+    assert "UpdateUser" in document["paths"]["/users/"]["post"]["responses"]["201"]["links"]
 
 
 def test_document_loads_in_schemathesis(document) -> None:

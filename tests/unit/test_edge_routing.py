@@ -87,6 +87,7 @@ def test_list_passes_paging_and_user_filter() -> None:
         ("status=shipping&limit=1001", "limit"),
         ("status=shipping&limit=ten", "limit"),
         ("status=shipping&offset=-1", "offset"),
+        ("status=shipping&offset=9007199254740992", "offset"),
         ("status=shipping&userId=not-a-uuid", "userId"),
         ("status=shipping&status=delivered", "status"),
         ("status=shipping&colour=red", "colour"),
