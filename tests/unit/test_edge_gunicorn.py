@@ -21,7 +21,7 @@ def load_conf(monkeypatch, **env: str):
 
 def test_defaults_suit_two_cores(monkeypatch) -> None:
     conf = load_conf(monkeypatch)
-    assert (conf.worker_class, conf.workers, conf.threads) == ("gthread", 2, 8)
+    assert (conf.worker_class, conf.workers, conf.threads) == ("gthread", 2, 4)
     assert conf.timeout > 10  # outlasts the default RPC timeout
 
 
@@ -29,11 +29,11 @@ def test_counts_come_from_env(monkeypatch) -> None:
     conf = load_conf(
         monkeypatch,
         GUNICORN_WORKERS="3",
-        GUNICORN_THREADS="4",
+        GUNICORN_THREADS="6",
         GUNICORN_WORKER_CLASS="sync",
         RPC_TIMEOUT="20",
     )
-    assert (conf.worker_class, conf.workers, conf.threads) == ("sync", 3, 4)
+    assert (conf.worker_class, conf.workers, conf.threads) == ("sync", 3, 6)
     assert conf.timeout >= 60
 
 
