@@ -24,16 +24,14 @@ from bench.stack import BenchStack
 
 
 def _machine() -> str:
-    cpu = next(
-        (
-            line.split(":", 1)[1].strip()
-            for line in open("/proc/cpuinfo")
-            if line.startswith("model name")
-        ),
-        platform.processor(),
-    )
+    lines = Path("/proc/cpuinfo").read_text().splitlines()
+    names = [line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")]
+    cpu = names[0] if names else platform.processor()
     mem = psutil.virtual_memory().total / 2**30
-    return f"{os.cpu_count()} vCPU ({cpu}), {mem:.0f} GiB RAM, {platform.platform()}, Python {platform.python_version()}"
+    return (
+        f"{os.cpu_count()} vCPU ({cpu}), {mem:.0f} GiB RAM, {platform.platform()}, "
+        f"Python {platform.python_version()}"
+    )
 
 
 def _step(title: str) -> None:
@@ -113,9 +111,8 @@ def main(argv: list[str] | None = None) -> int:
     md += "\n" + "\n".join(f"![{p.stem}]({p.name})" for p in pngs) + "\n"
     md_path.write_text(md)
     print("\n" + md)
-    print(
-        f"wrote {json_path}, {md_path}, {', '.join(p.name for p in pngs)} in {results['meta']['seconds']} s"
-    )
+    names = ", ".join(p.name for p in pngs)
+    print(f"wrote {json_path}, {md_path}, {names} in {results['meta']['seconds']} s")
     return 0
 
 

@@ -66,7 +66,7 @@ class BenchConfig:
 
     @property
     def propagation_samples(self) -> int:
-        return 15 if self.quick else 40
+        return 15 if self.quick else 30
 
     @property
     def orders_large(self) -> int:
@@ -78,4 +78,4 @@ class BenchConfig:
 
     @property
     def scale_events(self) -> int:
-        return 400 if self.quick else 1500
+        return 200 if self.quick else 250

@@ -68,16 +68,16 @@ def seed_orders(mongo_uri: str, db_name: str, count: int, label: str = "seed ord
 
 def insert_orders_for(
     mongo_uri: str, db_name: str, user_id: str, count: int, version: int
-) -> list[str]:
-    """`count` orders of one real user, holding `version` of its contact."""
+) -> list[Any]:
+    """`count` orders of one real user, holding `version` of its contact; returns their _ids
+    (nx-27017 looks documents up by _id through its primary key, by other fields by scanning)."""
     now = datetime.now(UTC)
     docs = [
         order_document(i, user_id, ORDER_STATUSES[i % 3], now) | {"userVersion": version}
         for i in range(count)
     ]
     with MongoClient(mongo_uri) as client:
-        client[db_name].orders.insert_many(docs, ordered=False)
-    return [d["orderId"] for d in docs]
+        return list(client[db_name].orders.insert_many(docs, ordered=False).inserted_ids)
 
 
 def count_orders(mongo_uri: str, db_name: str) -> int:

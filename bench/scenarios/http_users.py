@@ -66,11 +66,12 @@ def run(stack: BenchStack, config: BenchConfig) -> dict[str, Any]:
     for round_ in range(config.http_rounds):
         for concurrency in config.concurrencies:
             # Interleaved: baseline and gateway measured back to back under the same noise.
+            c = concurrency
+            put_args = [_tag("p", c, round_), str(ids_file), str(min(2, c))]
             plan = [
-                ("baseline", "POST /users", baseline, "post_users.lua", [_tag("b", concurrency, round_)]),
-                ("gateway", "POST /users", gateway, "post_users.lua", [_tag("g", concurrency, round_)]),
-                ("gateway", "PUT /users/{id}", gateway, "put_users.lua",
-                 [_tag("p", concurrency, round_), str(ids_file), str(min(2, concurrency))]),
+                ("baseline", "POST /users", baseline, "post_users.lua", [_tag("b", c, round_)]),
+                ("gateway", "POST /users", gateway, "post_users.lua", [_tag("g", c, round_)]),
+                ("gateway", "PUT /users/{id}", gateway, "put_users.lua", put_args),
             ]  # fmt: skip
             for target, op, url, script, args in plan:
                 label = f"r{round_ + 1} c={concurrency:<2} {target} {op}"
@@ -108,9 +109,11 @@ def summarize(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
         ratios = []
         for r in same:
             base = next(
-                b for b in runs
-                if b["target"] == "baseline" and b["concurrency"] == concurrency and b["round"] == r["round"]
-            )  # fmt: skip
+                b
+                for b in runs
+                if b["target"] == "baseline"
+                and (b["concurrency"], b["round"]) == (concurrency, r["round"])
+            )
             ratios.append(r["rps"] / base["rps"] if base["rps"] else 0.0)
         p50 = statistics.median(r["latency_ms"]["p50"] for r in same)
         p99 = statistics.median(r["latency_ms"]["p99"] for r in same)

@@ -32,9 +32,18 @@ def _payload(tag: str, n: int) -> dict[str, Any]:
 
 
 def _load_process(
-    mode: str, op: str, config: BenchConfig, seconds: float, tag: str, user_id: str, out: Any
+    mode: str,
+    op: str,
+    config: BenchConfig,
+    seconds: float,
+    tag: str,
+    user_id: str,
+    out: Any,
+    ready: Any,
+    go: Any,
 ) -> None:
-    """One load process: calls `op` back to back for `seconds`, reports latencies."""
+    """One load process: connects, waits for `go` (so all processes overlap for the whole
+    window, not staggered by their start-up), calls `op` back to back for `seconds`."""
     warnings.filterwarnings("ignore")
     latencies: list[float] = []
     if mode == "rpc":
@@ -43,6 +52,8 @@ def _load_process(
         with ClusterRpcProxy({"AMQP_URI": config.amqp_uri}, timeout=30) as proxy:
             service = proxy.users_v1
             call = service.create if op == "create" else service.get
+            ready.put(True)
+            go.wait()
             _loop(call, op, tag, user_id, seconds, latencies)
     else:
         from pymongo import MongoClient
@@ -58,6 +69,8 @@ def _load_process(
                     return users_domain.create_user(repo, arg, users_domain.V1)
                 return users_domain.get_user(repo, arg)
 
+            ready.put(True)
+            go.wait()
             _loop(call, op, tag, user_id, seconds, latencies)
     out.put(latencies)
 
@@ -79,15 +92,22 @@ def _measure(
     mode: str, op: str, concurrency: int, config: BenchConfig, user_id: str
 ) -> dict[str, Any]:
     ctx = mp.get_context("spawn")  # no inherited sockets or eventlet state in the children
-    out = ctx.Queue()
+    out, ready, go = ctx.Queue(), ctx.Queue(), ctx.Event()
     seconds = config.rpc_seconds
     stamp = int(time.time() * 1000) % 10**8
     processes = [
-        ctx.Process(target=_load_process, args=(mode, op, config, seconds, f"{mode}{op}{concurrency}x{i}t{stamp}", user_id, out))
+        ctx.Process(
+            target=_load_process,
+            args=(mode, op, config, seconds, f"{mode}{op}{concurrency}x{i}t{stamp}", user_id)
+            + (out, ready, go),
+        )
         for i in range(concurrency)
-    ]  # fmt: skip
+    ]
     for process in processes:
         process.start()
+    for _ in processes:
+        ready.get(timeout=120)
+    go.set()
     label = f"  {mode:6} {op:6} x{concurrency}"
     with tqdm(total=seconds, desc=label, unit="s", leave=False, ncols=90) as bar:
         start = time.monotonic()
