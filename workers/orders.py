@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from nameko.rpc import RpcProxy, rpc
+from nameko.rpc import RpcProxy
 
 from workers import orders_domain
 from workers.exceptions import ServiceError
@@ -12,6 +12,7 @@ from workers.logs import RequestLogging
 from workers.mongo import MongoStore
 from workers.orders_repository import OrdersRepository
 from workers.reliable_events import reliable_event_handler
+from workers.resilient_rpc import rpc  # survives a broker restart mid-reply
 
 DEFAULT_USERS_RPC_SERVICE = "users_v2"
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from nameko.events import EventDispatcher
-from nameko.rpc import rpc
 from nameko.timer import timer
 
 from workers import users_domain
 from workers.exceptions import ServiceError
 from workers.logs import RequestLogging
 from workers.mongo import MongoStore
+from workers.resilient_rpc import rpc  # survives a broker restart mid-reply
 from workers.users_repository import UsersRepository
 
 # How often, and after how long, committed-but-unpublished user_updated events are re-sent.
