@@ -64,7 +64,7 @@ def parse_json(raw: bytes) -> Any:
     except UnicodeDecodeError as exc:
         raise EdgeError("The request body is not valid UTF-8.") from exc
     try:
-        return json.loads(
+        parsed = json.loads(
             text,
             parse_constant=_reject_constant,
             parse_float=_parse_float,
@@ -76,6 +76,20 @@ def parse_json(raw: bytes) -> Any:
         raise EdgeError(f"Invalid JSON: {exc.msg} at {where}.") from exc
     except RecursionError as exc:
         raise EdgeError("Invalid JSON: nested too deeply.") from exc
+    if "\\u" in text and _has_lone_surrogate(parsed):
+        raise EdgeError("Invalid JSON: a \\u escape is a lone UTF-16 surrogate.")
+    return parsed
+
+
+def _has_lone_surrogate(document: Any) -> bool:
+    """`"\\ud800"` is valid JSON syntax but no Unicode text (I-JSON, RFC 7493 2.1): BSON
+    cannot encode it, so the worker failed and the client got a 502 (found by
+    tests/reliability/test_bad_input.py). Only bodies with a \\u escape can hold one."""
+    try:
+        json.dumps(document, ensure_ascii=False).encode("utf-8")
+    except (UnicodeEncodeError, RecursionError):
+        return True
+    return False
 
 
 def _read_body() -> bytes:
