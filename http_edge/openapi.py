@@ -8,12 +8,12 @@ from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
 
 from http_edge.config import MAX_BODY_BYTES, EdgeSettings
-from http_edge.queries import EdgeOrderListQuerySchema
 from schemas.fields import AddressSchema, ItemSchema
 from schemas.orders import (
     OrderCreateSchema,
     OrderDetailsUpdateSchema,
     OrderDocumentSchema,
+    OrderListQuerySchema,
     OrderStatusUpdateSchema,
 )
 from schemas.users import (
@@ -249,7 +249,7 @@ def build_openapi(settings: EdgeSettings) -> dict[str, Any]:
                     )
                 },
                 (400,),
-                parameters=[{"in": "query", "schema": EdgeOrderListQuerySchema}],
+                parameters=[{"in": "query", "schema": OrderListQuerySchema}],
             ),
             "post": _operation(
                 "createOrder",

@@ -7,13 +7,12 @@ from marshmallow import ValidationError
 
 from http_edge.body import json_object
 from http_edge.context import call
-from http_edge.queries import EdgeOrderListQuerySchema
-from schemas.orders import OrderStatusUpdateSchema
+from schemas.orders import OrderListQuerySchema, OrderStatusUpdateSchema
 from workers.exceptions import ValidationFailed
 
 bp = Blueprint("orders", __name__, url_prefix="/orders")
 ORDERS = "orders"
-_list_query = EdgeOrderListQuerySchema()
+_list_query = OrderListQuerySchema()
 _status_body = OrderStatusUpdateSchema()
 
 

@@ -15,6 +15,9 @@ from schemas.fields import (
     timestamp,
 )
 
+# I-JSON safe integer: anything larger overflows MongoDB's int64 skip inside the worker.
+MAX_OFFSET = 2**53 - 1
+
 
 class OrderCreateSchema(Schema):
     userId = identifier(required=False)
@@ -50,5 +53,5 @@ class OrderListQuerySchema(Schema):
 
     status = order_status()
     limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=1000))
-    offset = fields.Integer(load_default=0, validate=validate.Range(min=0))
+    offset = fields.Integer(load_default=0, validate=validate.Range(min=0, max=MAX_OFFSET))
     userId = identifier(required=False)

@@ -55,8 +55,8 @@ def as_datetime(value: datetime | str) -> datetime:
 
 
 def to_iso(value: datetime | str) -> str:
-    value = to_storage_date(as_datetime(value))
-    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+    # isoformat pads the year to four digits (strftime("%Y") does not on Linux: year 357).
+    return to_storage_date(as_datetime(value)).isoformat(timespec="milliseconds") + "Z"
 
 
 def _public(doc: dict[str, Any], fields: tuple[str, ...]) -> dict[str, Any]:

@@ -143,6 +143,7 @@ def test_details_update_allows_only_user_emails_and_address():
         ({"status": "shipping", "limit": 0}, "limit"),
         ({"status": "shipping", "limit": 1001}, "limit"),
         ({"status": "shipping", "offset": -1}, "offset"),
+        ({"status": "shipping", "offset": 2**53}, "offset"),
         ({"status": "shipping", "limit": "ten"}, "limit"),
     ],
 )

@@ -176,3 +176,8 @@ def test_a_user_that_never_stops_changing_gives_a_typed_conflict(service, monkey
     with pytest.raises(UpdateConflict):
         service.update(user["userId"], {"deliveryAddress": NEW_ADDRESS})
     assert service.get(user["userId"])["version"] == 1
+
+
+def test_v1_timestamps_before_year_1000_keep_four_digit_years(v1):
+    user = v1.create(payload(createdAt="0357-04-16T17:41:00Z"))
+    assert user["createdAt"] == "0357-04-16T17:41:00.000Z"
