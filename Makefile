@@ -21,8 +21,9 @@ down:  ## stop what `make up` started
 status:
 	@$(PY) -m scripts.stack status
 
-test: bootstrap  ## everything CI runs: lint, unit, integration, end-to-end
+test: bootstrap  ## everything CI runs: lint, secrets scan, unit, integration, e2e, reliability
 	@$(VENV)/bin/ruff check .
+	@scripts/scan_secrets.sh
 	@$(PY) -m pytest tests
 
 unit: bootstrap

@@ -17,6 +17,7 @@ from workers.exceptions import (
     OrderNotFound,
     StorageUnavailable,
     UnknownUser,
+    UpdateConflict,
     UserNotFound,
     ValidationFailed,
 )
@@ -51,6 +52,7 @@ ERROR_TABLE: tuple[tuple[type[BaseException], Problem], ...] = (
     (UserNotFound, Problem(404, "user-not-found", "User not found")),
     (OrderNotFound, Problem(404, "order-not-found", "Order not found")),
     (EmailTaken, Problem(409, "email-taken", "Email already in use")),
+    (UpdateConflict, Problem(409, "update-conflict", "Concurrent update, retry", True)),
     (UnknownUser, Problem(422, "unknown-user", "Order names an unknown user")),
     (StorageUnavailable, Problem(503, "storage-unavailable", "Database unavailable", True)),
     (BrokerUnavailable, Problem(503, "broker-unavailable", "Message broker unavailable", True)),

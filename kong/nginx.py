@@ -80,7 +80,9 @@ def generate_nginx_conf(
         "    server {",
         f"        listen {listen};",
         f"        limit_req zone=per_client burst={rate} nodelay;",
-        *(f"        error_page {s} ={p} @problem_{p};" for s, p in _ERROR_PAGES.items()),
+        # URI (not named) locations: a request line nginx cannot parse (a path climbing
+        # above /) has no URI yet, and a redirect to a named location then fails with a 500.
+        *(f"        error_page {s} ={p} {_problem_uri(p)};" for s, p in _ERROR_PAGES.items()),
         *locations,
         "        location / {",
         "            return 404;",
@@ -180,11 +182,16 @@ def _location(path: str, upstream: str, route: Mapping, service: Mapping) -> lis
     ]
 
 
+def _problem_uri(status: int) -> str:
+    return f"/__gateway_problem_{status}"
+
+
 def _problem_location(status: int) -> str:
     retry = RETRY_AFTER_SECONDS.get(status)
     retry_header = f" add_header Retry-After {retry} always;" if retry else ""
     return (
-        f"        location @problem_{status} {{ default_type application/problem+json;"
+        f"        location = {_problem_uri(status)} {{ internal;"
+        " default_type application/problem+json;"
         f" add_header X-Request-ID $gateway_request_id always;{retry_header}"
         f" return {status} '{problem_json(status)}'; }}"
     )

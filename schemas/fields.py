@@ -43,8 +43,19 @@ class StrictNumber(fields.Float):
         return super()._validated(value)
 
 
+def printable(value: str) -> None:
+    """No control characters (NUL, escapes, newlines): they break logs, CSV exports and mail.
+
+    A plain function on purpose: it tightens the API without changing the stored-document
+    patterns of SPEC §1 that the Mongo validators are generated from."""
+    if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in value):
+        raise ValidationError("Must not contain control characters.")
+
+
 def text(*, required: bool = False) -> fields.String:
-    return fields.String(required=required, validate=validate.Length(min=1, max=MAX_TEXT))
+    return fields.String(
+        required=required, validate=[validate.Length(min=1, max=MAX_TEXT), printable]
+    )
 
 
 def email() -> fields.String:
@@ -52,6 +63,7 @@ def email() -> fields.String:
         validate=[
             validate.Length(max=MAX_EMAIL),
             validate.Regexp(EMAIL_PATTERN, error="Not a valid email address."),
+            printable,
         ]
     )
 

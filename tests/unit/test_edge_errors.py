@@ -13,6 +13,7 @@ from workers.exceptions import (
     OrderNotFound,
     StorageUnavailable,
     UnknownUser,
+    UpdateConflict,
     UserNotFound,
     ValidationFailed,
 )
@@ -23,6 +24,7 @@ ROWS = [
     (UserNotFound("u-1"), 404, "user-not-found", False),
     (OrderNotFound("o-1"), 404, "order-not-found", False),
     (EmailTaken(["a@b.c"]), 409, "email-taken", False),
+    (UpdateConflict("u1"), 409, "update-conflict", True),
     (UnknownUser("u-9"), 422, "unknown-user", False),
     (StorageUnavailable(), 503, "storage-unavailable", True),
     (BrokerUnavailable("connection refused"), 503, "broker-unavailable", True),

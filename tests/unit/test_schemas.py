@@ -62,6 +62,8 @@ def test_valid_user_passes_both_generations():
         ("emails", ["a@x.io", "A@x.io"], "emails"),
         ("emails", [f"u{i}@x.io" for i in range(21)], "emails"),
         ("emails", [42], "emails"),
+        ("emails", ["n\x00@example.com"], "emails"),
+        ("deliveryAddress.city", "Spring\nfield", "deliveryAddress"),
         ("deliveryAddress", ..., "deliveryAddress"),
         ("deliveryAddress.city", "", "deliveryAddress"),
         ("deliveryAddress.city", ..., "deliveryAddress"),
