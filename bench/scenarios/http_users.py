@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import statistics
 import time
 from pathlib import Path
@@ -21,14 +22,17 @@ def _tag(target: str, concurrency: int, round_: int) -> str:
     return f"{target[0]}{concurrency}r{round_}t{int(time.time() * 1000) % 10**8}"
 
 
-def _user_ids_file(config: BenchConfig) -> Path:
+def _user_ids_file(config: BenchConfig, seed: int) -> Path:
+    """PUT targets drawn uniformly from every stored user, redrawn before each PUT run.
+
+    Not the first N: nx-27017 finds a user by scanning in insertion order, so the oldest
+    users are the cheapest to update and would flatter PUT.
+    """
     with MongoClient(config.mongo_uri) as client:
-        ids = [
-            u["userId"]
-            for u in client[config.mongo_db].users.find({}, {"userId": 1}).limit(PUT_USERS)
-        ]
+        ids = [u["userId"] for u in client[config.mongo_db].users.find({}, {"userId": 1})]
+    chosen = random.Random(seed).sample(ids, min(PUT_USERS, len(ids)))
     path = RUN_DIR / "put_user_ids.txt"
-    path.write_text("\n".join(ids) + "\n")
+    path.write_text("\n".join(chosen) + "\n")
     return path
 
 
@@ -59,9 +63,9 @@ def run(stack: BenchStack, config: BenchConfig) -> dict[str, Any]:
     print("  warm-up: 2 s POST on each target (also creates the users PUT will update)")
     for url in (baseline, gateway):
         run_wrk(url, "post_users.lua", 8, 2, [_tag("warm" + url[-1], 8, 0)], label="warm-up")
-    # Enough users for PUT: top up through the baseline (fast) if warm-up made too few.
+    # More users to PUT, spread over the table: top up through the baseline (fast).
     run_wrk(baseline, "post_users.lua", 8, 3, [_tag("seed", 8, 0)], label="users for PUT")
-    ids_file = _user_ids_file(config)
+    ids_file = RUN_DIR / "put_user_ids.txt"
     runs: list[dict[str, Any]] = []
     for round_ in range(config.http_rounds):
         for concurrency in config.concurrencies:
@@ -74,6 +78,8 @@ def run(stack: BenchStack, config: BenchConfig) -> dict[str, Any]:
                 ("gateway", "PUT /users/{id}", gateway, "put_users.lua", put_args),
             ]  # fmt: skip
             for target, op, url, script, args in plan:
+                if script == "put_users.lua":
+                    _user_ids_file(config, seed=round_ * 1000 + c)
                 label = f"r{round_ + 1} c={concurrency:<2} {target} {op}"
                 measured = _measure(stack, url, script, concurrency, seconds, args, label)
                 runs.append(
