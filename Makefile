@@ -56,7 +56,7 @@ seed: bootstrap  ## 5 users and 15 orders (RANDOM_SEED=42)
 clean: down
 	rm -rf .run
 
-bench: bootstrap  ## benchmarks on an isolated stack (own ports, vhost, db); BENCH_ARGS=--quick for ~4 min
-	@command -v wrk >/dev/null || apt-get install -y -qq wrk
-	@$(VENV)/bin/pip install -q -e '.[bench]'
+bench:  ## benchmarks on an isolated stack (own ports, vhost, db); BENCH_ARGS=--quick for ~4 min
+	@EXTRAS=bench scripts/bootstrap.sh
+	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	@$(PY) -m bench $(BENCH_ARGS)
