@@ -21,7 +21,8 @@ from workers.mongo import database_name, mongo_client
 from workers.orders_repository import ORDERS
 from workers.users_repository import EMAIL_CLAIMS, USERS, claim_key
 
-INDEXES: dict[str, list[tuple[str, dict[str, Any]]]] = {
+# Each index: a field name or a list of fields (compound, ascending), and its options.
+INDEXES: dict[str, list[tuple[str | list[str], dict[str, Any]]]] = {
     USERS: [
         ("userId", {"unique": True}),
         # Enforced by real MongoDB; the email claims collection guards servers that don't.
@@ -32,11 +33,18 @@ INDEXES: dict[str, list[tuple[str, dict[str, Any]]]] = {
         ("orderId", {"unique": True}),
         ("orderStatus", {}),
         ("userId", {}),
+        # First page of GET /orders/?status=: equality then the sort keys, so the page is
+        # read in index order instead of sorting every order of that status.
+        (["orderStatus", "createdAt", "orderId"], {}),
     ],
     EMAIL_CLAIMS: [("userId", {})],
 }
 SEED_USERS = 5
 SEED_ORDERS = 15
+
+
+def index_keys(keys: str | list[str]) -> list[tuple[str, int]]:
+    return [(field, ASCENDING) for field in ([keys] if isinstance(keys, str) else keys)]
 
 
 def setup_database(db: Database, reset: bool = False) -> list[str]:
@@ -59,8 +67,8 @@ def setup_database(db: Database, reset: bool = False) -> list[str]:
         if name in existing and validator:
             db.command("collMod", name, **options)
             actions.append(f"updated validator of {name}")
-        for field, index_options in INDEXES[name]:
-            db[name].create_index([(field, ASCENDING)], **index_options)
+        for keys, index_options in INDEXES[name]:
+            db[name].create_index(index_keys(keys), **index_options)
     actions.append("indexes ensured")
     return actions
 

@@ -18,9 +18,21 @@ from workers.exceptions import OrderNotFound, UnknownUser, UserNotFound, Validat
 
 FetchUser = Callable[[str], dict[str, Any]]
 
+# Built once (see users_domain): load() keeps no state on the instance.
+SCHEMAS = {
+    schema: schema()
+    for schema in (
+        OrderCreateSchema,
+        OrderListQuerySchema,
+        OrderStatusUpdateSchema,
+        OrderDetailsUpdateSchema,
+        UserEventSchema,
+    )
+}
+
 
 def create_order(repo: Any, payload: Any, fetch_user: FetchUser) -> dict[str, Any]:
-    data = load_payload(OrderCreateSchema(), payload)
+    data = load_payload(SCHEMAS[OrderCreateSchema], payload)
     order: dict[str, Any] = {"orderId": str(uuid.uuid4()), **data}
     if "userId" in data:
         try:
@@ -47,7 +59,7 @@ def list_orders(
     query = {"status": status, "limit": limit, "offset": offset}
     if user_id is not None:
         query["userId"] = user_id
-    params = load_payload(OrderListQuerySchema(), query)
+    params = load_payload(SCHEMAS[OrderListQuerySchema], query)
     orders = repo.list_by_status(
         params["status"], params["limit"], params["offset"], params.get("userId")
     )
@@ -63,12 +75,12 @@ def _update(repo: Any, order_id: str, fields: dict[str, Any]) -> list[dict[str, 
 
 
 def update_status(repo: Any, order_id: str, status: Any) -> list[dict[str, Any]]:
-    data = load_payload(OrderStatusUpdateSchema(), {"orderStatus": status})
+    data = load_payload(SCHEMAS[OrderStatusUpdateSchema], {"orderStatus": status})
     return _update(repo, order_id, data)
 
 
 def update_details(repo: Any, order_id: str, changes: Any) -> list[dict[str, Any]]:
-    data = load_payload(OrderDetailsUpdateSchema(), changes)
+    data = load_payload(SCHEMAS[OrderDetailsUpdateSchema], changes)
     return _update(repo, order_id, data)
 
 
@@ -78,7 +90,7 @@ class MalformedEvent(ValidationFailed):
 
 def apply_user_updated(repo: Any, event: Any) -> int:
     try:
-        data = load_payload(UserEventSchema(), event)
+        data = load_payload(SCHEMAS[UserEventSchema], event)
     except ValidationFailed as error:
         raise MalformedEvent(error.errors, "Malformed user_updated event.") from None
     return repo.apply_user_contact(

@@ -63,19 +63,31 @@ class OrdersRepository(MongoRepository):
         delivery_address: dict[str, Any],
         now: datetime,
     ) -> int:
-        """Copy a user's contact onto their orders unless an equal or newer version is there."""
-        result = self.orders.update_many(
-            {
-                "userId": user_id,
-                "$or": [{"userVersion": {"$lt": version}}, {"userVersion": {"$exists": False}}],
-            },
-            {
-                "$set": {
-                    "userEmails": user_emails,
-                    "deliveryAddress": delivery_address,
-                    "userVersion": version,
-                    "updatedAt": now,
-                }
-            },
-        )
-        return result.modified_count
+        """Copy a user's contact onto their orders unless an equal or newer version is there.
+
+        The orders to change are found by the indexed `userId` and then written by `_id`,
+        with the version guard repeated in the write so a newer event that lands in
+        between still wins. (One `update_many` on `userId` + `$or` is a full scan on the
+        local wire server: 100 ms at 100 000 orders against 1 ms this way.)"""
+        stale, unversioned = [], []
+        for order in self.orders.find({"userId": user_id}, {"_id": True, "userVersion": True}):
+            if "userVersion" not in order:
+                unversioned.append(order["_id"])
+            elif order["userVersion"] < version:
+                stale.append(order["_id"])
+        changes = {
+            "$set": {
+                "userEmails": user_emails,
+                "deliveryAddress": delivery_address,
+                "userVersion": version,
+                "updatedAt": now,
+            }
+        }
+        modified = 0
+        for ids, guard in ((stale, {"$lt": version}), (unversioned, {"$exists": False})):
+            if ids:
+                result = self.orders.update_many(
+                    {"_id": {"$in": ids}, "userVersion": guard}, changes
+                )
+                modified += result.modified_count
+        return modified

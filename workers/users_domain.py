@@ -28,16 +28,19 @@ Dispatch = Callable[[str, dict[str, Any]], None]
 @dataclass(frozen=True)
 class Generation:
     name: str
-    create_schema: type[Schema]
+    create_schema: Schema
     service_owns_timestamps: bool
 
 
-V1 = Generation("v1", UserCreateV1Schema, service_owns_timestamps=False)
-V2 = Generation("v2", UserCreateV2Schema, service_owns_timestamps=True)
+# Schema instances are built once: building one (nested schemas included) costs several
+# times the validation itself, and load() keeps no state on the instance.
+V1 = Generation("v1", UserCreateV1Schema(), service_owns_timestamps=False)
+V2 = Generation("v2", UserCreateV2Schema(), service_owns_timestamps=True)
+CONTACT_UPDATE = UserContactUpdateSchema()
 
 
 def create_user(repo: UsersRepository, payload: Any, generation: Generation) -> dict[str, Any]:
-    data = load_payload(generation.create_schema(), payload)
+    data = load_payload(generation.create_schema, payload)
     now = utcnow()
     if generation.service_owns_timestamps:
         data["createdAt"] = data["updatedAt"] = now  # client values are ignored
@@ -83,7 +86,7 @@ def update_contact(
 ) -> list[dict[str, Any]]:
     """Change emails and/or address, then publish `user_updated` (an outbox relay re-sends it
     if publishing fails, because the pending flag is written with the change)."""
-    data = load_payload(UserContactUpdateSchema(), changes)
+    data = load_payload(CONTACT_UPDATE, changes)
     for _ in range(MAX_UPDATE_ATTEMPTS):
         before = repo.find(user_id)
         if before is None:
@@ -96,7 +99,7 @@ def update_contact(
         fields = dict(data)
         if generation.service_owns_timestamps:
             fields["updatedAt"] = now
-        after = repo.apply_contact_change(user_id, before["version"], fields, now)
+        after = repo.apply_contact_change(before, fields, now)
         if after is None:
             repo.release_emails(user_id, added)
             continue
@@ -121,7 +124,7 @@ def publish_user_updated(
             exc_info=True,
         )
         return False
-    repo.mark_event_published(user["userId"], user["version"])
+    repo.mark_event_published(user)
     return True
 
 

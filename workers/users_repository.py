@@ -8,7 +8,7 @@ from typing import Any
 from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
-from workers.mongo import MongoRepository, without_object_id
+from workers.mongo import MongoRepository
 
 USERS = "users"
 # One document per claimed email, keyed by the lower-cased email: `_id` uniqueness holds on
@@ -17,8 +17,6 @@ EMAIL_CLAIMS = "user_emails"
 # A claim whose owner never stored the email (crash between claim and write) may be taken
 # over after this long.
 STALE_CLAIM_AGE = timedelta(seconds=60)
-
-PROJECTION = {"_id": False}
 
 
 def claim_key(email: str) -> str:
@@ -37,10 +35,9 @@ class UsersRepository(MongoRepository):
     def find(self, user_id: str) -> dict[str, Any] | None:
         if not isinstance(user_id, str):
             return None
-        return self.users.find_one({"userId": user_id}, PROJECTION)
-
-    def exists(self, user_id: str) -> bool:
-        return self.users.count_documents({"userId": user_id}, limit=1) > 0
+        # `_id` stays on the document (responses whitelist their fields): writes address the
+        # document by it, a primary-key lookup on any server.
+        return self.users.find_one({"userId": user_id})
 
     def insert(self, document: dict[str, Any]) -> None:
         self.users.insert_one(dict(document))
@@ -94,24 +91,22 @@ class UsersRepository(MongoRepository):
                 self.claims.delete_one({"_id": claim_key(email), "userId": user_id})
 
     def apply_contact_change(
-        self, user_id: str, expected_version: int, changes: dict[str, Any], now: datetime
+        self, user: dict[str, Any], changes: dict[str, Any], now: datetime
     ) -> dict[str, Any] | None:
         """Compare-and-set on `version`: returns the new document, or None if another update
         won the race (the caller re-reads and retries)."""
-        after = self.users.find_one_and_update(
-            {"userId": user_id, "version": expected_version},
+        return self.users.find_one_and_update(
+            {"_id": user["_id"], "version": user["version"]},
             {"$set": {**changes, "eventPendingSince": now}, "$inc": {"version": 1}},
             return_document=ReturnDocument.AFTER,
         )
-        return without_object_id(after)
 
-    def mark_event_published(self, user_id: str, version: int) -> None:
+    def mark_event_published(self, user: dict[str, Any]) -> None:
         # Only clears the flag if no newer update arrived in between.
         self.users.update_one(
-            {"userId": user_id, "version": version}, {"$unset": {"eventPendingSince": ""}}
+            {"_id": user["_id"], "version": user["version"]},
+            {"$unset": {"eventPendingSince": ""}},
         )
 
     def pending_events(self, older_than: datetime, limit: int = 100) -> list[dict[str, Any]]:
-        return list(
-            self.users.find({"eventPendingSince": {"$lte": older_than}}, PROJECTION).limit(limit)
-        )
+        return list(self.users.find({"eventPendingSince": {"$lte": older_than}}).limit(limit))

@@ -2,9 +2,8 @@
 
 import mongomock
 import pytest
-from pymongo import ASCENDING
 
-from workers.db_commands import INDEXES
+from workers.db_commands import INDEXES, index_keys
 from workers.orders_repository import OrdersRepository
 from workers.users_repository import UsersRepository
 
@@ -14,8 +13,8 @@ def mock_database():
     database = mongomock.MongoClient()["unit"]
     # mongomock cannot create collections with validators; the indexes are what matter here.
     for collection, indexes in INDEXES.items():
-        for field, options in indexes:
-            database[collection].create_index([(field, ASCENDING)], **options)
+        for keys, options in indexes:
+            database[collection].create_index(index_keys(keys), **options)
     return database
 
 
