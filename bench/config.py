@@ -78,4 +78,9 @@ class BenchConfig:
 
     @property
     def scale_events(self) -> int:
-        return 200 if self.quick else 250
+        # Enough backlog for the whole window even at ~1 000 events/s.
+        return 1500 if self.quick else 3000
+
+    @property
+    def scale_window_s(self) -> float:
+        return 8.0 if self.quick else 15.0

@@ -193,9 +193,9 @@ def markdown(results: dict[str, Any]) -> str:
         s = results["scale_out"]
         lines += ["", "## 5. Scale-out: user_updated events/s, 1 vs 2 orders worker processes", ""]
         lines += _table(
-            ["round", "workers", "events", "seconds", "events/s"],
+            ["round", "workers", "events published", "consumed", "seconds", "events/s"],
             [
-                [i, r["workers"], r["events"], r["seconds"], r["events_per_s"]]
+                [i, r["workers"], r["published"], r["consumed"], r["seconds"], r["events_per_s"]]
                 for i, r in enumerate(s["rounds"], start=1)
             ],
         )
