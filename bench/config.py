@@ -79,7 +79,7 @@ class BenchConfig:
     @property
     def scale_events(self) -> int:
         # Enough backlog for the whole window even at ~1 000 events/s.
-        return 1500 if self.quick else 3000
+        return 2000 if self.quick else 6000
 
     @property
     def scale_window_s(self) -> float:

@@ -193,9 +193,30 @@ def markdown(results: dict[str, Any]) -> str:
         s = results["scale_out"]
         lines += ["", "## 5. Scale-out: user_updated events/s, 1 vs 2 orders worker processes", ""]
         lines += _table(
-            ["round", "workers", "events published", "consumed", "seconds", "events/s"],
             [
-                [i, r["workers"], r["published"], r["consumed"], r["seconds"], r["events_per_s"]]
+                "round",
+                "workers",
+                "events published",
+                "consumed",
+                "seconds",
+                "events/s",
+                "CPU cores busy (top 5)",
+            ],
+            [
+                [
+                    i,
+                    r["workers"],
+                    r["published"],
+                    r["consumed"],
+                    r["seconds"],
+                    r["events_per_s"],
+                    ", ".join(
+                        f"{k} {v}"
+                        for k, v in sorted(
+                            r.get("cpu_cores_busy", {}).items(), key=lambda kv: -kv[1]
+                        )[:5]
+                    ),
+                ]
                 for i, r in enumerate(s["rounds"], start=1)
             ],
         )

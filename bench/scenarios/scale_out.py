@@ -18,6 +18,7 @@ from pymongo import MongoClient
 from tqdm import tqdm
 
 from bench.config import BenchConfig
+from bench.load import ResourceMonitor
 from bench.seed import order_document
 from bench.stack import BenchStack
 
@@ -105,12 +106,18 @@ def run(stack: BenchStack, config: BenchConfig) -> dict[str, Any]:
             _wait_consumers(connection, workers)
             time.sleep(1.0)  # a freshly started worker finishes its start-up work first
             label = f"  {workers} orders worker(s)"
-            result = _drain(connection, users, version, label, config.scale_window_s)
+            with ResourceMonitor(stack.process_trees()) as monitor:
+                result = _drain(connection, users, version, label, config.scale_window_s)
+            # Which component runs out of CPU first says why a second worker helps or not.
+            busy = {k: v / result["seconds"] for k, v in monitor.cpu_seconds.items()}
+            result["cpu_cores_busy"] = {k: round(v, 2) for k, v in busy.items() if v >= 0.01}
             result["workers"] = workers
             rounds.append(result)
+            top = sorted(result["cpu_cores_busy"].items(), key=lambda kv: -kv[1])[:4]
             print(
                 f"  {workers} orders worker(s): {result['events_per_s']:7.1f} events/s "
-                f"({result['consumed']} events in {result['seconds']} s)"
+                f"({result['consumed']} events in {result['seconds']} s); cores busy: "
+                + ", ".join(f"{k} {v:.2f}" for k, v in top)
             )
         stack.remove_orders_workers()
     by_workers = {
