@@ -15,7 +15,7 @@ from workers.resilient_rpc import rpc  # survives a broker restart mid-reply
 from workers.users_repository import UsersRepository
 
 # How often, and after how long, committed-but-unpublished user_updated events are re-sent.
-RELAY_INTERVAL_SECONDS = 2.0
+RELAY_INTERVAL_SECONDS = 5.0
 RELAY_GRACE_SECONDS = 2.0
 
 
