@@ -53,9 +53,14 @@ class ResilientRpcConsumer(RpcConsumer):
                 message.delivery_info.get("routing_key"),
                 error,
             )
-            # Guarded by nameko: a no-op when the connection is gone (the broker then
-            # redelivers the request, and the work it does is idempotent or refused).
-            self.queue_consumer.ack_message(message)
+            # The broker redelivers an unacked request, and the work it does is idempotent
+            # or refused. nameko only skips the ack on a connection it knows is closed; a
+            # socket that just broke raises here (BrokenPipeError) and would kill the
+            # container all the same (seen in tests/reliability/test_broker_restart.py).
+            try:
+                self.queue_consumer.ack_message(message)
+            except BROKER_ERRORS as ack_error:
+                log.warning("request not acked, broker unreachable: %s", ack_error)
             return result, exc_info
 
     def _reply(self, message: Any, result: Any, exc_info: Any) -> tuple[Any, Any]:
