@@ -6,7 +6,9 @@ import contextlib
 import logging
 from typing import Any
 
+import amqp.exceptions
 import eventlet
+import kombu.exceptions
 from kombu import Connection, Exchange, Queue
 from nameko.constants import AMQP_URI_CONFIG_KEY
 from nameko.events import EventHandler
@@ -20,6 +22,8 @@ log = logging.getLogger(__name__)
 # a redelivery every half second instead of a hot loop.
 RETRY_DELAY_SECONDS = 0.5
 TRANSIENT_ERRORS = (StorageUnavailable,)
+# What settling a message raises when RabbitMQ is down or restarting.
+BROKER_ERRORS = (OSError, kombu.exceptions.KombuError, amqp.exceptions.AMQPError)
 
 
 def dead_letter_names(queue_name: str) -> tuple[str, str]:
@@ -72,10 +76,10 @@ class ReliableEventHandler(EventHandler):
         self, message: Any, worker_ctx: Any, result: Any = None, exc_info: Any = None
     ) -> tuple[Any, Any]:
         if exc_info is None:
-            self.queue_consumer.ack_message(message)
+            self._settle(self.queue_consumer.ack_message, message)
         elif isinstance(exc_info[1], TRANSIENT_ERRORS):
             eventlet.sleep(RETRY_DELAY_SECONDS)
-            self.queue_consumer.requeue_message(message)
+            self._settle(self.queue_consumer.requeue_message, message)
         else:
             log.error(
                 "event %s rejected to %s: %s",
@@ -89,6 +93,16 @@ class ReliableEventHandler(EventHandler):
             )
             self._reject(message)
         return result, exc_info
+
+    def _settle(self, settle: Any, message: Any) -> None:
+        # nameko skips the ack on a connection it knows is closed, but a socket that just
+        # broke (RabbitMQ restarting) raises BrokenPipeError here and nameko then kills the
+        # whole container (seen in tests/reliability/test_broker_restart.py). The broker
+        # redelivers an unsettled event and applying it is idempotent (version guard).
+        try:
+            settle(message)
+        except BROKER_ERRORS as error:
+            log.warning("event %s not settled, broker unreachable: %s", self.event_type, error)
 
     def _reject(self, message: Any) -> None:
         if message.channel.connection:
