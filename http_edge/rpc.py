@@ -15,6 +15,7 @@ from typing import Any, Protocol
 import amqp.exceptions
 import kombu.exceptions
 import kombu.pools
+from nameko.constants import NON_PERSISTENT
 from nameko.containers import WorkerContext
 from nameko.exceptions import RpcTimeout
 from nameko.rpc import ServiceProxy
@@ -96,8 +97,16 @@ class NamekoRpcClient:
             entrypoint=ClusterRpcProxy.Dummy,
             data=dict(context),
         )
+        # Requests go non-persistent: the caller's reply queue dies with the broker, so a
+        # request that outlived a broker restart could never be answered anyway. Confirms
+        # and `mandatory` stay (nameko's UnknownService needs both: a stopped service is
+        # still a fast 503).
         return ServiceProxy(
-            worker_ctx, service, standalone._reply_listener, retry_policy=PUBLISH_RETRY_POLICY
+            worker_ctx,
+            service,
+            standalone._reply_listener,
+            retry_policy=PUBLISH_RETRY_POLICY,
+            delivery_mode=NON_PERSISTENT,
         )
 
     def _guarded(self, fn: Any) -> Any:
