@@ -216,7 +216,18 @@ def start(component: Component, env: dict[str, str], detached: bool) -> subproce
     return process
 
 
+def check_settings(env: dict[str, str]) -> None:
+    """Refuse a bad P_VALUE before anything starts (SPEC §5), with the renderer's message."""
+    from kong.render import parse_p_value
+
+    try:
+        parse_p_value(env["P_VALUE"])
+    except ValueError as error:
+        raise SystemExit(f"stack: {error}") from None
+
+
 def bring_up(env: dict[str, str], detached: bool) -> list[tuple[Component, subprocess.Popen]]:
+    check_settings(env)
     check_broker(env)
     started: list[tuple[Component, subprocess.Popen]] = []
     try:
