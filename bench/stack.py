@@ -10,10 +10,8 @@ import contextlib
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,27 +20,16 @@ import psutil
 import requests
 
 from bench.config import ROOT, RUN_DIR, BenchConfig
+from scripts import readiness
+from scripts.readiness import port_open
 
 BIN = Path(sys.executable).parent
 LOG_DIR = RUN_DIR / "logs"
 GUNICORN_CONF = ROOT / "http_edge" / "gunicorn_conf.py"
 
 
-def port_open(port: int, host: str = "127.0.0.1") -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=0.5):
-            return True
-    except OSError:
-        return False
-
-
 def wait_until(check: Callable[[], bool], what: str, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.2)
-    raise RuntimeError(f"bench stack: {what} not ready within {timeout:.0f}s (see {LOG_DIR})")
+    readiness.wait_until(check, f"bench stack: {what}", LOG_DIR, timeout)
 
 
 def http_ok(url: str) -> bool:
@@ -133,7 +120,7 @@ class BenchStack:
         cfg = self.config
         for port in (cfg.gateway_port, cfg.edge_v1_port, cfg.edge_v2_port, cfg.baseline_port,
                      cfg.mongo_port):  # fmt: skip
-            if port_open(port):
+            if port_open("127.0.0.1", port):
                 raise RuntimeError(f"bench stack: port {port} is already in use")
         mongo_dir = RUN_DIR / "mongo"
         shutil.rmtree(mongo_dir, ignore_errors=True)  # every run starts from an empty database
@@ -147,7 +134,7 @@ class BenchStack:
              "--pid-file", str(RUN_DIR / "nx-27017.pid")],
         )  # fmt: skip
         self.reset_vhost()
-        wait_until(lambda: port_open(cfg.mongo_port), "nx-27017")
+        wait_until(lambda: port_open("127.0.0.1", cfg.mongo_port), "nx-27017")
         subprocess.run(
             [str(BIN / "python"), "-m", "workers.db_commands", "setup"],
             env=self.env, cwd=ROOT, check=True, capture_output=True,

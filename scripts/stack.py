@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -18,6 +17,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlparse
+
+from scripts import readiness
+from scripts.readiness import port_open
 
 warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")
 
@@ -55,21 +57,8 @@ def stack_env() -> dict[str, str]:
     return env
 
 
-def port_open(host: str, port: int) -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=0.5):
-            return True
-    except OSError:
-        return False
-
-
 def wait_until(check: Callable[[], bool], what: str, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.2)
-    raise SystemExit(f"stack: {what} did not become ready within {timeout:.0f}s (see {LOG_DIR})")
+    readiness.wait_until(check, what, LOG_DIR, timeout)
 
 
 @dataclass
@@ -348,7 +337,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     env = stack_env()
     handlers = {"run": cmd_run, "up": cmd_up, "down": cmd_down, "status": cmd_status}
-    return handlers[args.command](env)
+    try:
+        return handlers[args.command](env)
+    except readiness.NotReady as error:
+        raise SystemExit(f"stack: {error}") from None
 
 
 if __name__ == "__main__":
