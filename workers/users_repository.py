@@ -42,9 +42,12 @@ class UsersRepository(MongoRepository):
     def insert(self, document: dict[str, Any]) -> None:
         self.users.insert_one(dict(document))
 
-    def owns_email(self, user_id: str, email: str) -> bool:
+    def _stored_email_keys(self, user_id: str) -> set[str]:
         user = self.users.find_one({"userId": user_id}, {"emails": True})
-        return bool(user) and claim_key(email) in {claim_key(e) for e in user.get("emails", [])}
+        return {claim_key(e) for e in user.get("emails", [])} if user else set()
+
+    def owns_email(self, user_id: str, email: str) -> bool:
+        return claim_key(email) in self._stored_email_keys(user_id)
 
     def claim_emails(self, user_id: str, emails: list[str], now: datetime) -> list[str]:
         """Claim every email for user_id; on any conflict release what was taken here and
@@ -86,8 +89,11 @@ class UsersRepository(MongoRepository):
 
     def release_emails(self, user_id: str, emails: list[str]) -> None:
         """Drop claims of user_id on emails its stored document no longer lists."""
+        if not emails:
+            return  # most updates change no email: no read at all
+        stored = self._stored_email_keys(user_id)
         for email in emails:
-            if not self.owns_email(user_id, email):
+            if claim_key(email) not in stored:
                 self.claims.delete_one({"_id": claim_key(email), "userId": user_id})
 
     def apply_contact_change(
