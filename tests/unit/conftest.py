@@ -3,6 +3,7 @@
 import mongomock
 import pytest
 
+from tests.unit.test_edge_support import FakeRpc, build_app
 from workers.db_commands import INDEXES, index_keys
 from workers.orders_repository import OrdersRepository
 from workers.users_repository import UsersRepository
@@ -26,3 +27,15 @@ def users_repository(mock_database):
 @pytest.fixture
 def orders_repository(mock_database):
     return OrdersRepository(mock_database)
+
+
+@pytest.fixture
+def fake() -> FakeRpc:
+    """The edge's RPC client, replaced: records calls, answers what a test scripts."""
+    return FakeRpc()
+
+
+@pytest.fixture
+def client(fake: FakeRpc):
+    """A Flask test client of the edge wired to `fake`."""
+    return build_app(fake).test_client()

@@ -6,21 +6,9 @@ import io
 
 import pytest
 
-from tests.unit.test_edge_support import FakeRpc, build_app
-
 LIMIT = 64 * 1024
 WRITES = [("post", "/users/"), ("put", "/users/u-1"), ("post", "/orders/"),
           ("put", "/orders/o-1/status"), ("put", "/orders/o-1/details")]  # fmt: skip
-
-
-@pytest.fixture
-def fake() -> FakeRpc:
-    return FakeRpc()
-
-
-@pytest.fixture
-def client(fake: FakeRpc):
-    return build_app(fake).test_client()
 
 
 @pytest.mark.parametrize(("method", "path"), WRITES)

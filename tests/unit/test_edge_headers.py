@@ -13,16 +13,6 @@ from http_edge.log import JsonFormatter, RequestIdFilter
 from tests.unit.test_edge_support import FakeRpc, build_app
 
 
-@pytest.fixture
-def fake() -> FakeRpc:
-    return FakeRpc()
-
-
-@pytest.fixture
-def client(fake: FakeRpc):
-    return build_app(fake).test_client()
-
-
 @pytest.mark.parametrize("request_id", ["abc-123", "req.1:2_3", "A" * 128, str(uuid.uuid4())])
 def test_valid_request_id_is_echoed_and_sent_to_the_worker(client, fake, request_id) -> None:
     response = client.get("/users/u-1", headers={"X-Request-ID": request_id})
