@@ -44,6 +44,7 @@ class BenchStack:
     config: BenchConfig
     processes: dict[str, subprocess.Popen] = field(default_factory=dict)
     extra_orders: list[subprocess.Popen] = field(default_factory=list)
+    launches: dict[str, tuple[list[str], dict[str, str] | None]] = field(default_factory=dict)
 
     # -- environment -------------------------------------------------------------------
     @property
@@ -102,6 +103,13 @@ class BenchStack:
 
     def _start(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> None:
         self.processes[name] = self._spawn(name, argv, env)
+        self.launches[name] = (argv, env)
+
+    def restart(self, name: str) -> None:
+        """Stop one component and start it again the same way (bench.ab swaps code)."""
+        _stop_all([self.processes[name]])
+        self.processes[name].wait(timeout=30)
+        self._start(name, *self.launches[name])
 
     def _nameko_argv(self, service: str) -> list[str]:
         return [str(BIN / "nameko"), "run", "--config", str(ROOT / "config.yaml"), service]

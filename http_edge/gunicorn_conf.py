@@ -19,7 +19,7 @@ def _int(name: str, default: int) -> int:
 bind = os.environ.get("EDGE_BIND", "127.0.0.1:8101")
 worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "gthread")
 workers = _int("GUNICORN_WORKERS", 2)
-# Each thread keeps its own AMQP reply connection (thread-local RPC proxy). 2 x 4 measured
+# Each thread keeps its own AMQP reply connection (http_edge/rpc.py). 2 x 4 measured
 # best on 2 cores: more threads per process only add GIL contention (see docs/api.md).
 threads = _int("GUNICORN_THREADS", 4)
 # Must outlast the slowest RPC, or gunicorn kills a worker that is merely waiting.

@@ -36,7 +36,7 @@ def _user_ids_file(config: BenchConfig, seed: int) -> Path:
     return path
 
 
-def _measure(
+def measure(
     stack: BenchStack,
     url: str,
     script: str,
@@ -81,7 +81,7 @@ def run(stack: BenchStack, config: BenchConfig) -> dict[str, Any]:
                 if script == "put_users.lua":
                     _user_ids_file(config, seed=round_ * 1000 + c)
                 label = f"r{round_ + 1} c={concurrency:<2} {target} {op}"
-                measured = _measure(stack, url, script, concurrency, seconds, args, label)
+                measured = measure(stack, url, script, concurrency, seconds, args, label)
                 runs.append(
                     {
                         "target": target,

@@ -1,4 +1,8 @@
-"""NamekoRpcClient: one proxy per thread, dropped after failures, broker errors typed."""
+"""NamekoRpcClient: one connection per thread, dropped after failures, broker errors typed.
+
+Its wire behaviour (replies, errors, timeouts, recovery) is tested against the real broker
+in tests/integration/test_edge_rpc_client.py; these tests cover the bookkeeping.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,7 @@ import socket
 import threading
 import time
 
+import amqp.exceptions
 import pytest
 from nameko.exceptions import RpcTimeout
 
@@ -29,34 +34,31 @@ def test_unreachable_broker_fails_fast_as_broker_unavailable() -> None:
     assert time.monotonic() - started < 5
 
 
-class FakeStandalone:
-    instances: list[FakeStandalone] = []
+class FakeChannel:
+    instances: list[FakeChannel] = []
 
-    def __init__(self, config: dict, timeout: float) -> None:
-        self.stopped = False
-        FakeStandalone.instances.append(self)
+    def __init__(self, amqp_uri: str, timeout: float) -> None:
+        self.closed = False
+        FakeChannel.instances.append(self)
 
-    def start(self) -> None:
-        return None
-
-    def stop(self) -> None:
-        self.stopped = True
+    def close(self) -> None:
+        self.closed = True
 
 
 @pytest.fixture
-def fake_proxies(monkeypatch) -> list[FakeStandalone]:
-    FakeStandalone.instances = []
-    monkeypatch.setattr(rpc, "ClusterRpcProxy", FakeStandalone)
-    return FakeStandalone.instances
+def fake_channels(monkeypatch) -> list[FakeChannel]:
+    FakeChannel.instances = []
+    monkeypatch.setattr(rpc, "ReplyChannel", FakeChannel)
+    return FakeChannel.instances
 
 
-def test_each_thread_keeps_its_own_connection(fake_proxies) -> None:
+def test_each_thread_keeps_its_own_connection(fake_channels) -> None:
     client = NamekoRpcClient("amqp://x/", timeout=1)
     seen: list[object] = []
 
     def use_twice() -> None:
-        seen.append(client._standalone())
-        seen.append(client._standalone())
+        seen.append(client._channel())
+        seen.append(client._channel())
 
     threads = [threading.Thread(target=use_twice) for _ in range(3)]
     for thread in threads:
@@ -64,21 +66,23 @@ def test_each_thread_keeps_its_own_connection(fake_proxies) -> None:
     for thread in threads:
         thread.join()
 
-    assert len(fake_proxies) == 3  # reused within a thread, never shared across threads
-    assert len({id(proxy) for proxy in seen}) == 3
+    assert len(fake_channels) == 3  # reused within a thread, never shared across threads
+    assert len({id(channel) for channel in seen}) == 3
 
 
 @pytest.mark.parametrize(
     ("error", "expected"),
     [
-        (RpcTimeout(1), RpcTimeout),
+        (RpcTimeout(), RpcTimeout),
         (ConnectionResetError("reset"), BrokerUnavailable),
-        (RuntimeError("This consumer has been disconnected"), BrokerUnavailable),
+        (amqp.exceptions.ConnectionForced("closed via management plugin"), BrokerUnavailable),
+        (amqp.exceptions.RecoverableConnectionError("connection already closed"),
+         BrokerUnavailable),
     ],
-)
-def test_failed_connection_is_discarded_and_rebuilt(fake_proxies, error, expected) -> None:
+)  # fmt: skip
+def test_failed_connection_is_discarded_and_rebuilt(fake_channels, error, expected) -> None:
     client = NamekoRpcClient("amqp://x/", timeout=1)
-    first = client._standalone()
+    first = client._channel()
 
     def fail() -> None:
         raise error
@@ -86,17 +90,17 @@ def test_failed_connection_is_discarded_and_rebuilt(fake_proxies, error, expecte
     with pytest.raises(expected):
         client._guarded(fail)
 
-    assert first.stopped
-    assert client._standalone() is not first
+    assert first.closed
+    assert client._channel() is not first
 
 
-def test_worker_errors_keep_the_connection(fake_proxies) -> None:
+def test_worker_errors_keep_the_connection(fake_channels) -> None:
     client = NamekoRpcClient("amqp://x/", timeout=1)
-    first = client._standalone()
+    first = client._channel()
 
     def fail() -> None:
         raise KeyError("a worker said no")
 
     with pytest.raises(KeyError):
         client._guarded(fail)
-    assert client._standalone() is first and not first.stopped
+    assert client._channel() is first and not first.closed

@@ -1,0 +1,163 @@
+"""The edge's RPC client against the real broker and real nameko workers.
+
+The client speaks nameko's wire protocol itself (py-amqp, not ClusterRpcProxy), so these
+tests hold it to what nameko's own proxy does: results, context headers, typed errors,
+UnknownService, timeouts, concurrency and recovery after the broker drops it.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import urllib.parse
+from typing import Any
+
+import eventlet
+import pytest
+import requests
+from nameko.exceptions import MethodNotFound, RpcTimeout, UnknownService
+from nameko.extensions import DependencyProvider
+from nameko.rpc import rpc
+
+from http_edge.rpc import BrokerUnavailable, NamekoRpcClient
+from tests.conftest import RABBIT_API
+from tests.integration.conftest import wait_for
+from workers.exceptions import UserNotFound
+
+
+class ContextData(DependencyProvider):
+    def get_dependency(self, worker_ctx: Any) -> dict:
+        return {**worker_ctx.data, "call_id_stack": worker_ctx.call_id_stack}
+
+
+class EchoService:
+    name = "echo"
+    context = ContextData()
+
+    @rpc
+    def echo(self, value: Any, *, suffix: str = "") -> dict:
+        return {"value": value, "suffix": suffix, "context": self.context}
+
+    @rpc
+    def slow(self, seconds: float) -> str:
+        eventlet.sleep(seconds)
+        return "late"
+
+    @rpc
+    def missing_user(self, user_id: str) -> None:
+        raise UserNotFound(user_id)
+
+    @rpc
+    def ping(self) -> dict:
+        return {"service": self.name}
+
+
+@pytest.fixture
+def echo(container_factory, rabbit_config):
+    container = container_factory(EchoService, rabbit_config)
+    container.start()
+    return container
+
+
+@pytest.fixture
+def client(rabbit_config) -> NamekoRpcClient:
+    client = NamekoRpcClient(rabbit_config["AMQP_URI"], timeout=5)
+    yield client
+    client.discard()
+
+
+CONTEXT = {"request_id": "req-123"}
+
+
+def test_result_and_context_headers_reach_the_worker(echo, client) -> None:
+    reply = client.call("echo", "echo", [1, "two"], suffix="!", context=CONTEXT)
+
+    assert reply["value"] == [1, "two"] and reply["suffix"] == "!"
+    assert reply["context"]["request_id"] == "req-123"
+    [caller] = reply["context"]["call_id_stack"][:-1]
+    assert caller.startswith("http_edge.echo.")  # the edge appears as the caller
+
+
+def test_typed_errors_come_back_as_instances(echo, client) -> None:
+    with pytest.raises(UserNotFound) as raised:
+        client.call("echo", "missing_user", "u-1", context=CONTEXT)
+    assert raised.value.args == ("u-1",)
+    with pytest.raises(MethodNotFound):
+        client.call("echo", "no_such_method", context=CONTEXT)
+
+
+def test_a_service_nobody_runs_is_unknown_at_once(echo, client) -> None:
+    started = time.monotonic()
+    with pytest.raises(UnknownService):
+        client.call("no_such_service", "get", "x", context=CONTEXT)
+    assert time.monotonic() - started < 1  # the broker's return, not the 5 s timeout
+    assert client.call("echo", "echo", 1, context=CONTEXT)["value"] == 1
+
+
+def test_timeout_then_the_next_call_gets_its_own_answer(echo, rabbit_config) -> None:
+    client = NamekoRpcClient(rabbit_config["AMQP_URI"], timeout=0.5)
+    started = time.monotonic()
+    with pytest.raises(RpcTimeout):
+        client.call("echo", "slow", 1.0, context=CONTEXT)
+    assert 0.5 <= time.monotonic() - started < 1.0
+    eventlet.sleep(0.8)  # the late "late" is published meanwhile
+    assert client.call("echo", "echo", "mine", context=CONTEXT)["value"] == "mine"
+    client.discard()
+
+
+def test_threads_never_see_each_others_replies(echo, client) -> None:
+    mismatches: list[tuple[int, Any]] = []
+
+    def caller(n: int) -> None:
+        for i in range(25):
+            value = f"{n}-{i}"
+            got = client.call("echo", "echo", value, context=CONTEXT)["value"]
+            if got != value:
+                mismatches.append((n, got))
+
+    threads = [threading.Thread(target=caller, args=(n,)) for n in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert mismatches == []
+
+
+def test_ping_reports_each_service(echo, client) -> None:
+    results = client.ping(["echo", "no_such_service"], timeout=2, context=CONTEXT)
+
+    assert results["echo"] is None
+    assert isinstance(results["no_such_service"], UnknownService)
+
+
+def _client_connections(vhost: str) -> list[str]:
+    response = requests.get(
+        f"{RABBIT_API}/api/vhosts/{urllib.parse.quote(vhost, safe='')}/connections", timeout=5
+    )
+    response.raise_for_status()
+    # Only the edge client's own: it names its connections, nameko's (kombu) do not.
+    return [
+        c["name"]
+        for c in response.json()
+        if c.get("user_provided_name", "").startswith("http_edge")
+    ]
+
+
+def test_recovers_after_the_broker_drops_the_connection(echo, client, rabbit_config) -> None:
+    assert client.call("echo", "echo", "before", context=CONTEXT)["value"] == "before"
+    vhost = urllib.parse.urlparse(rabbit_config["AMQP_URI"]).path.lstrip("/")
+    names = wait_for(lambda: _client_connections(vhost))
+    for name in names:
+        requests.delete(
+            f"{RABBIT_API}/api/connections/{urllib.parse.quote(name, safe='')}", timeout=5
+        ).raise_for_status()
+
+    outcomes = []
+    for _ in range(3):
+        try:
+            outcomes.append(client.call("echo", "echo", "after", context=CONTEXT)["value"])
+        except BrokerUnavailable:
+            outcomes.append("503")
+    # At most the first call notices the dead connection; the next one reconnects.
+    assert outcomes[-2:] == ["after", "after"]
+    assert outcomes[0] in ("after", "503")
