@@ -6,6 +6,7 @@ import functools
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+import pymongo
 from nameko.extensions import DependencyProvider
 from pymongo import MongoClient
 from pymongo.database import Database
@@ -17,6 +18,9 @@ DEFAULT_MONGO_URI = "mongodb://localhost:27017"
 DEFAULT_MONGO_DB = "micro"
 # Well under the RPC timeout, so a dead database surfaces as 503 rather than a 504.
 DEFAULT_MONGO_TIMEOUT_MS = 3000
+# The edge's /ready waits READY_TIMEOUT (2 s) for every ping: a ping bounded by
+# MONGO_TIMEOUT_MS (3 s) would be "no answer" there instead of "database unreachable".
+PING_TIMEOUT_SECONDS = 1.0
 
 UNAVAILABLE_ERRORS = (ConnectionFailure, AutoReconnect, NetworkTimeout, ExecutionTimeout)
 
@@ -58,7 +62,8 @@ class MongoRepository:
 
     @translate_storage_errors
     def ping(self) -> None:
-        self.database.command("ping")
+        with pymongo.timeout(PING_TIMEOUT_SECONDS):
+            self.database.command("ping")
 
 
 def mongo_client(config: dict[str, Any]) -> MongoClient:
