@@ -24,7 +24,7 @@ def _describe(error: BaseException | None, timeout: float) -> str:
     if isinstance(error, RpcTimeout):
         return f"no answer within {timeout:g}s"
     if isinstance(error, UnknownService):
-        return "not running (no queue)"
+        return "not running (no queue or no consumer)"
     if isinstance(error, StorageUnavailable):
         return "database unreachable"
     return f"error: {type(error).__name__}"

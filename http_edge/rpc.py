@@ -17,7 +17,13 @@ Per call this client publishes once and reads until its reply arrives:
   take messages blocks or drops the connection instead, which ends the call as
   `BrokerUnavailable` (503) or `RpcTimeout` (504), as before;
 - replies are consumed without acks: the reply queue is exclusive to this connection and
-  dies with it, so an ack would protect nothing.
+  dies with it, so an ack would protect nothing;
+- a service whose queue exists but has no consumer (stopped, or still reconnecting after
+  a broker restart) would hold requests until they time out: each new connection checks
+  a service's consumers once before its first call and answers `UnknownService` (503,
+  retry later) while there are none;
+- a request expires in its queue after the RPC timeout, so one the caller already gave
+  up on (504) is never executed late.
 
 A connection is single-threaded (py-amqp is not thread-safe) and opening one per request
 costs several round trips, so each thread keeps its own, rebuilt after any failure.
@@ -27,6 +33,7 @@ from __future__ import annotations
 
 import logging
 import os
+import select
 import threading
 import time
 import uuid
@@ -38,6 +45,7 @@ import amqp.exceptions
 from kombu.utils import json as kombu_json
 from kombu.utils.url import parse_url
 from nameko.exceptions import RpcTimeout, UnknownService, deserialize
+from nameko.rpc import RPC_QUEUE_TEMPLATE
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +72,16 @@ class RpcClient(Protocol):
     ) -> dict[str, BaseException | None]: ...
 
 
+def _readable(sock: Any) -> bool:
+    """Anything to read (or EOF, or an error) on `sock`, without waiting."""
+    if hasattr(select, "poll"):  # no limit on fd numbers; eventlet's green select lacks it
+        poller = select.poll()
+        poller.register(sock, select.POLLIN)
+        return bool(poller.poll(0))
+    readable, _, _ = select.select([sock], [], [], 0)
+    return bool(readable)
+
+
 class ReplyChannel:
     """One AMQP connection and channel with an exclusive reply queue. Not thread-safe."""
 
@@ -81,6 +99,7 @@ class ReplyChannel:
             client_properties={"connection_name": f"http_edge pid {os.getpid()}"},
         )
         self.connection.connect()
+        self.expiration = str(max(1, int(timeout * 1000)))  # ms, as AMQP wants it
         channel = self.connection.channel()
         # Declared like nameko does, so the first call works before any worker started.
         channel.exchange_declare(RPC_EXCHANGE, "topic", durable=True, auto_delete=False)
@@ -92,8 +111,24 @@ class ReplyChannel:
         channel.basic_consume(queue, no_ack=True, callback=self._on_reply)
         channel.events["basic_return"].add(self._on_return)
         self.channel = channel
+        self._served: set[str] = set()  # services seen with a consumer on this connection
         self._waiting: set[str] = set()
         self._outcomes: dict[str, bytes | BaseException] = {}
+
+    def looks_dead(self) -> bool:
+        """True if the broker closed this connection between calls (or left anything on it).
+
+        A connection the broker (or a proxy) closed between calls still accepts a write;
+        only the read after it fails, when the request may or may not have been taken.
+        Checked before publishing (one `select`, no round trip), the request goes out on a
+        fresh connection instead of costing the caller a 503. Between calls nothing is
+        expected on it, so anything readable — a close, an EOF, a late reply — means
+        "start afresh".
+        """
+        try:
+            return _readable(self.connection.sock)
+        except (OSError, ValueError):  # closed or invalid socket
+            return True
 
     # -- broker callbacks (run inside drain_events, on this thread) --------------------
     def _on_reply(self, message: amqp.Message) -> None:
@@ -109,10 +144,31 @@ class ReplyChannel:
             self._outcomes[correlation_id] = UnknownService(routing_key.split(".", 1)[0])
 
     # -- calls ------------------------------------------------------------------------
+    def _check_served(self, service: str) -> None:
+        """UnknownService unless `service`'s queue has a consumer (once per connection)."""
+        # On a channel of its own: a passive declare of a missing queue closes its channel.
+        probe = self.connection.channel()
+        try:
+            _, _, consumers = probe.queue_declare(RPC_QUEUE_TEMPLATE.format(service), passive=True)
+        except amqp.exceptions.NotFound:
+            raise UnknownService(service) from None
+        probe.close()
+        if not consumers:
+            raise UnknownService(service)
+        self._served.add(service)
+
     def publish(
-        self, service: str, method: str, args: tuple, kwargs: dict, context: dict[str, str]
+        self,
+        service: str,
+        method: str,
+        args: tuple,
+        kwargs: dict,
+        context: dict[str, str],
+        verify_consumers: bool = False,
     ) -> str:
         """Send one request; returns its correlation id for `wait`."""
+        if verify_consumers or service not in self._served:
+            self._check_served(service)
         correlation_id = uuid.uuid4().hex
         headers = {f"nameko.{key}": value for key, value in context.items()}
         headers["nameko.call_id_stack"] = [f"http_edge.{method}.{correlation_id}"]
@@ -123,6 +179,7 @@ class ReplyChannel:
             # The reply queue dies with this connection: a request that outlived a broker
             # restart could be answered to nobody, so it is not written to disk.
             delivery_mode=NON_PERSISTENT,
+            expiration=self.expiration,
             reply_to=self.routing_key,
             correlation_id=correlation_id,
             application_headers=headers,
@@ -171,6 +228,10 @@ class NamekoRpcClient:
 
     def _channel(self) -> ReplyChannel:
         channel = getattr(self._local, "channel", None)
+        if channel is not None and channel.looks_dead():
+            log.info("RPC connection closed between calls; reconnecting")
+            self.discard()
+            channel = None
         if channel is None:
             try:
                 channel = ReplyChannel(self.amqp_uri, self.timeout)
@@ -219,9 +280,15 @@ class NamekoRpcClient:
 
         def run() -> None:
             channel = self._channel()
-            pending = {
-                service: channel.publish(service, "ping", (), {}, context) for service in services
-            }
+            pending = {}
+            for service in services:
+                try:
+                    # Readiness asks afresh each time whether anyone consumes the queue.
+                    pending[service] = channel.publish(
+                        service, "ping", (), {}, context, verify_consumers=True
+                    )
+                except UnknownService as exc:
+                    results[service] = exc
             for service, correlation_id in pending.items():
                 try:
                     channel.wait(correlation_id, deadline)

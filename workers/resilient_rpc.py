@@ -1,13 +1,15 @@
 """`rpc` entrypoint whose worker survives a broker that vanishes while the reply is sent,
-and whose replies skip the publisher confirm and the disk."""
+and whose replies skip the publisher confirm, the disk and the producer pool."""
 
 from __future__ import annotations
 
 import logging
+import sys
 from typing import Any
 
 import amqp.exceptions
 import kombu.exceptions
+import kombu.serialization
 from nameko.amqp.publish import Publisher
 from nameko.constants import (
     AMQP_SSL_CONFIG_KEY,
@@ -17,6 +19,7 @@ from nameko.constants import (
     NON_PERSISTENT,
     SERIALIZER_CONFIG_KEY,
 )
+from nameko.exceptions import UnserializableValueError, serialize
 from nameko.rpc import Responder, Rpc, RpcConsumer, get_rpc_exchange
 
 log = logging.getLogger(__name__)
@@ -64,6 +67,19 @@ class ResilientRpcConsumer(RpcConsumer):
             return result, exc_info
 
     def _reply(self, message: Any, result: Any, exc_info: Any) -> tuple[Any, Any]:
+        connection = message.channel.connection
+        if connection is None:  # the request's channel closed while the worker ran
+            raise amqp.exceptions.RecoverableConnectionError("request channel is closed")
+        if connection.confirm_publish:
+            # Publishing on the consumer's channel would wait for a confirm there, racing
+            # the consumer's own reads: use nameko's way (a pooled producer connection).
+            return self._reply_via_producer(message, result, exc_info)
+        exchange = get_rpc_exchange(self.container.config).name
+        result, exc_info = publish_reply(message, result, exc_info, exchange)
+        self.queue_consumer.ack_message(message)
+        return result, exc_info
+
+    def _reply_via_producer(self, message: Any, result: Any, exc_info: Any) -> tuple[Any, Any]:
         # nameko's RpcConsumer.handle_result, with the reply responder swapped.
         config = self.container.config
         responder = ReplyResponder(
@@ -77,6 +93,47 @@ class ResilientRpcConsumer(RpcConsumer):
         result, exc_info = responder.send_response(result, exc_info)
         self.queue_consumer.ack_message(message)
         return result, exc_info
+
+
+def publish_reply(message: Any, result: Any, exc_info: Any, exchange: str) -> tuple[Any, Any]:
+    """nameko's `Responder.send_response`, published on the channel the request came in on.
+
+    Same payload and properties (`{"result", "error"}`, the request's serializer and
+    correlation id, to `reply_to` on the RPC exchange), without a producer borrowed from a
+    pool, kombu's retry wrapper and a serialization check done twice: in users_v1 that
+    machinery cost as much CPU as the socket write itself (bench/results/profiles/).
+    Worker greenthreads already write acks on this channel (nameko's ack_message), and a
+    reply is one more small frame set written the same way.
+    """
+    error = serialize(exc_info[1]) if exc_info is not None else None
+    serializer = kombu.serialization.registry.type_to_name[message.properties["content_type"]]
+    try:
+        content_type, encoding, body = kombu.serialization.dumps(
+            {"result": result, "error": error}, serializer
+        )
+    except Exception:  # noqa: BLE001 - nameko's rule: an unserializable result is an error
+        exc_info = sys.exc_info()
+        error = serialize(UnserializableValueError(result))
+        result = None
+        content_type, encoding, body = kombu.serialization.dumps(
+            {"result": None, "error": error}, serializer
+        )
+    channel = message.channel
+    reply = channel.prepare_message(
+        body,
+        content_type=content_type,
+        content_encoding=encoding,
+        properties={
+            "correlation_id": message.properties.get("correlation_id"),
+            "delivery_mode": NON_PERSISTENT,
+        },
+    )
+    channel.basic_publish(
+        reply,
+        exchange=exchange,
+        routing_key=message.properties["reply_to"],
+    )
+    return result, exc_info
 
 
 class ResilientRpc(Rpc):

@@ -49,7 +49,7 @@ def test_worker_missing_or_silent() -> None:
     body = response.get_json()
     assert response.status_code == 503
     assert body["checks"]["broker"] == "ok"
-    assert body["checks"]["users_v1"] == "not running (no queue)"
+    assert body["checks"]["users_v1"] == "not running (no queue or no consumer)"
     assert body["checks"]["orders"] == "no answer within 0.5s"
     assert "orders no answer" in body["detail"]
 

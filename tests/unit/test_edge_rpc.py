@@ -39,7 +39,11 @@ class FakeChannel:
 
     def __init__(self, amqp_uri: str, timeout: float) -> None:
         self.closed = False
+        self.dead = False
         FakeChannel.instances.append(self)
+
+    def looks_dead(self) -> bool:
+        return self.dead
 
     def close(self) -> None:
         self.closed = True
@@ -104,3 +108,13 @@ def test_worker_errors_keep_the_connection(fake_channels) -> None:
     with pytest.raises(KeyError):
         client._guarded(fail)
     assert client._channel() is first and not first.closed
+
+
+def test_a_connection_the_broker_closed_between_calls_is_replaced(fake_channels) -> None:
+    client = NamekoRpcClient("amqp://x/", timeout=1)
+    first = client._channel()
+    assert client._channel() is first  # alive: kept
+
+    first.dead = True
+    replacement = client._channel()
+    assert replacement is not first and first.closed
