@@ -16,8 +16,11 @@ Per call this client publishes once and reads until its reply arrives:
   policy (the RPC queues have none) a confirm can only say "taken". A broker that cannot
   take messages blocks or drops the connection instead, which ends the call as
   `BrokerUnavailable` (503) or `RpcTimeout` (504), as before;
-- replies are consumed without acks: the reply queue is exclusive to this connection and
-  dies with it, so an ack would protect nothing;
+- replies come by RabbitMQ's direct reply-to (`amq.rabbitmq.reply-to`): the broker hands
+  a reply straight to this channel instead of routing it through a reply queue, and no
+  queue is declared per connection. The workers' reply path (`workers/resilient_rpc.py`)
+  publishes such replies to the default exchange; nameko's own callers keep their reply
+  queues on `nameko-rpc`;
 - a service whose queue exists but has no consumer (stopped, or still reconnecting after
   a broker restart) would hold requests until they time out: each new connection checks
   a service's consumers once before its first call and answers `UnknownService` (503,
@@ -51,6 +54,7 @@ log = logging.getLogger(__name__)
 
 RPC_EXCHANGE = "nameko-rpc"  # nameko's default (config key RPC_EXCHANGE); workers use it too
 CONTENT_TYPE = "application/json"
+DIRECT_REPLY_TO = "amq.rabbitmq.reply-to"  # RabbitMQ's pseudo-queue, consumed without acks
 NON_PERSISTENT = 1
 # Everything that means "the broker connection is unusable" rather than "a worker said no".
 CONNECTION_ERRORS: tuple[type[BaseException], ...] = (OSError, amqp.exceptions.AMQPError)
@@ -103,12 +107,7 @@ class ReplyChannel:
         channel = self.connection.channel()
         # Declared like nameko does, so the first call works before any worker started.
         channel.exchange_declare(RPC_EXCHANGE, "topic", durable=True, auto_delete=False)
-        self.routing_key = uuid.uuid4().hex
-        queue, _, _ = channel.queue_declare(
-            f"rpc.reply-http_edge-{self.routing_key}", exclusive=True, auto_delete=True
-        )
-        channel.queue_bind(queue, RPC_EXCHANGE, self.routing_key)
-        channel.basic_consume(queue, no_ack=True, callback=self._on_reply)
+        channel.basic_consume(DIRECT_REPLY_TO, no_ack=True, callback=self._on_reply)
         channel.events["basic_return"].add(self._on_return)
         self.channel = channel
         self._served: set[str] = set()  # services seen with a consumer on this connection
@@ -180,7 +179,7 @@ class ReplyChannel:
             # restart could be answered to nobody, so it is not written to disk.
             delivery_mode=NON_PERSISTENT,
             expiration=self.expiration,
-            reply_to=self.routing_key,
+            reply_to=DIRECT_REPLY_TO,
             correlation_id=correlation_id,
             application_headers=headers,
         )

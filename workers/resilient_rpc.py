@@ -1,5 +1,6 @@
 """`rpc` entrypoint whose worker survives a broker that vanishes while the reply is sent,
-and whose replies skip the publisher confirm, the disk and the producer pool."""
+and whose replies skip the publisher confirm, the disk and the producer pool, and reach
+callers using RabbitMQ's direct reply-to (the edge) as well as nameko's reply queues."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any
 import amqp.exceptions
 import kombu.exceptions
 import kombu.serialization
+from kombu import Exchange
 from nameko.amqp.publish import Publisher
 from nameko.constants import (
     AMQP_SSL_CONFIG_KEY,
@@ -23,6 +25,10 @@ from nameko.exceptions import UnserializableValueError, serialize
 from nameko.rpc import Responder, Rpc, RpcConsumer, get_rpc_exchange
 
 log = logging.getLogger(__name__)
+
+# RabbitMQ's direct reply-to (used by the edge's client, http_edge/rpc.py): such a reply
+# must go to the default exchange; nameko's own callers bind reply queues to `nameko-rpc`.
+DIRECT_REPLY_PREFIX = "amq.rabbitmq.reply-to"
 
 # What publishing a reply raises when RabbitMQ is down or restarting.
 BROKER_ERRORS = (OSError, kombu.exceptions.KombuError, amqp.exceptions.AMQPError)
@@ -74,17 +80,22 @@ class ResilientRpcConsumer(RpcConsumer):
             # Publishing on the consumer's channel would wait for a confirm there, racing
             # the consumer's own reads: use nameko's way (a pooled producer connection).
             return self._reply_via_producer(message, result, exc_info)
-        exchange = get_rpc_exchange(self.container.config).name
-        result, exc_info = publish_reply(message, result, exc_info, exchange)
+        exchange = self._reply_exchange(message)
+        result, exc_info = publish_reply(message, result, exc_info, exchange.name)
         self.queue_consumer.ack_message(message)
         return result, exc_info
+
+    def _reply_exchange(self, message: Any) -> Exchange:
+        if message.properties["reply_to"].startswith(DIRECT_REPLY_PREFIX):
+            return Exchange("")  # the default exchange
+        return get_rpc_exchange(self.container.config)
 
     def _reply_via_producer(self, message: Any, result: Any, exc_info: Any) -> tuple[Any, Any]:
         # nameko's RpcConsumer.handle_result, with the reply responder swapped.
         config = self.container.config
         responder = ReplyResponder(
             config[AMQP_URI_CONFIG_KEY],
-            get_rpc_exchange(config),
+            self._reply_exchange(message),
             config.get(SERIALIZER_CONFIG_KEY, DEFAULT_SERIALIZER),
             message,
             ssl=config.get(AMQP_SSL_CONFIG_KEY),
