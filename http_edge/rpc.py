@@ -87,7 +87,10 @@ def _readable(sock: Any) -> bool:
 
 
 class ReplyChannel:
-    """One AMQP connection and channel with an exclusive reply queue. Not thread-safe."""
+    """One AMQP connection and channel that consumes its replies by direct reply-to.
+
+    Not thread-safe: each thread of the edge keeps its own (NamekoRpcClient).
+    """
 
     def __init__(self, amqp_uri: str, timeout: float) -> None:
         url = parse_url(amqp_uri)
@@ -119,7 +122,7 @@ class ReplyChannel:
 
         A connection the broker (or a proxy) closed between calls still accepts a write;
         only the read after it fails, when the request may or may not have been taken.
-        Checked before publishing (one `select`, no round trip), the request goes out on a
+        Checked before publishing (one `poll`, no round trip), the request goes out on a
         fresh connection instead of costing the caller a 503. Between calls nothing is
         expected on it, so anything readable — a close, an EOF, a late reply — means
         "start afresh".
