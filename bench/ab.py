@@ -97,10 +97,12 @@ def main(argv: list[str] | None = None) -> int:
             if not ratios:
                 continue
             total = [sum(r["gateway"]["cpu_ms_per_request"].values()) for r in mine]
+            base = [sum(r["baseline"]["cpu_ms_per_request"].values()) for r in mine]
             print(
                 f"  {variant} c={c:<3} ratio {statistics.median(ratios):.2f} "
                 f"({min(ratios):.2f}-{max(ratios):.2f})  gateway path CPU ms/req "
-                f"{statistics.median(total):.2f}"
+                f"{statistics.median(total):.2f}  CPU ceiling ratio "
+                f"{statistics.median(base) / statistics.median(total):.2f}"
             )
     return 0
 

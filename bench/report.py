@@ -101,6 +101,28 @@ def _table(header: list[str], rows: list[list[Any]]) -> list[str]:
 COMPONENTS = ["gateway", "edge-v1", "users_v1", "orders", "rabbitmq (shared)", "mongo", "baseline"]
 
 
+def cpu_ceiling(summary: list[dict[str, Any]]) -> list[list[Any]]:
+    """Per concurrency: CPU per POST on each path, and the throughput ratio that implies.
+
+    Both paths are CPU-bound on the same cores, so baseline CPU / gateway CPU is the ratio
+    the throughputs can reach; unlike req/s it barely moves when the machine slows down
+    for a round (both sides pay it), which makes it the steadier figure to compare runs.
+    """
+    rows = []
+    for baseline in (r for r in summary if r["target"] == "baseline"):
+        c = baseline["concurrency"]
+        gateway = _row(summary, "gateway", "POST /users", c)
+        if gateway is None:
+            continue
+        base_cpu = sum(baseline["cpu_ms_per_request"].get(k, 0.0) for k in COMPONENTS)
+        gate_cpu = sum(gateway["cpu_ms_per_request"].get(k, 0.0) for k in COMPONENTS)
+        ceiling = base_cpu / gate_cpu if gate_cpu else None
+        rows.append([c, f"{base_cpu:.2f}", f"{gate_cpu:.2f}",
+                     f"{ceiling:.2f}x" if ceiling else "-",
+                     f"{gateway['ratio_vs_baseline_post']:.2f}x"])  # fmt: skip
+    return rows
+
+
 def _met(value: bool | None) -> str:
     return "yes" if value else ("no" if value is not None else "-")
 
@@ -152,6 +174,11 @@ def markdown(results: dict[str, Any]) -> str:
             for r in summary
         ],
     )  # fmt: skip
+    lines += ["", "CPU per POST /users, baseline vs gateway path, and the ratio it allows:", ""]
+    lines += _table(
+        ["c", "baseline CPU ms", "gateway path CPU ms", "ceiling ratio (CPU)", "measured ratio"],
+        cpu_ceiling(summary),
+    )
     if "rpc" in results:
         rows = results["rpc"]["rows"]
         lines += ["", "## 2. Pure RPC vs in-process (users_v1)", ""]

@@ -1,0 +1,26 @@
+"""bench/report.py: the CPU ceiling ratio that explains the measured throughput ratio."""
+
+from __future__ import annotations
+
+from bench.report import cpu_ceiling
+
+
+def summary_row(target: str, op: str, c: int, cpu: dict[str, float], ratio: float) -> dict:
+    return {"target": target, "op": op, "concurrency": c, "cpu_ms_per_request": cpu,
+            "ratio_vs_baseline_post": ratio}  # fmt: skip
+
+
+def test_ceiling_is_baseline_cpu_over_gateway_cpu_per_concurrency() -> None:
+    summary = [
+        summary_row("baseline", "POST /users", 8, {"baseline": 1.2, "mongo": 0.8}, 1.0),
+        summary_row("gateway", "POST /users", 8,
+                    {"gateway": 0.1, "edge-v1": 1.1, "users_v1": 1.0, "rabbitmq (shared)": 0.4,
+                     "mongo": 0.9, "not a component": 99.0}, 0.61),
+        summary_row("gateway", "PUT /users/{id}", 8, {"users_v1": 5.0}, 0.3),
+        summary_row("baseline", "POST /users", 32, {"baseline": 1.0}, 1.0),
+    ]  # fmt: skip
+
+    rows = cpu_ceiling(summary)
+
+    # c=32 has no gateway POST row: nothing to compare, so no row.
+    assert rows == [[8, "2.00", "3.50", "0.57x", "0.61x"]]
