@@ -110,11 +110,12 @@ def publish_reply(message: Any, result: Any, exc_info: Any, exchange: str) -> tu
     """nameko's `Responder.send_response`, published on the channel the request came in on.
 
     Same payload and properties (`{"result", "error"}`, the request's serializer and
-    correlation id, to `reply_to` on the RPC exchange), without a producer borrowed from a
-    pool, kombu's retry wrapper and a serialization check done twice: in users_v1 that
-    machinery cost as much CPU as the socket write itself (bench/results/profiles/).
-    Worker greenthreads already write acks on this channel (nameko's ack_message), and a
-    reply is one more small frame set written the same way.
+    correlation id, to `reply_to` on `exchange`: the RPC exchange, or the default one for
+    direct reply-to), without a producer borrowed from a pool, kombu's retry wrapper and a
+    serialization check done twice: in users_v1 that machinery cost as much CPU as the
+    socket write itself (bench/results/profiles/). Worker greenthreads already write acks
+    on this channel (nameko's ack_message); py-amqp writes each frame set under its own
+    lock, so replies from concurrent workers never interleave.
     """
     error = serialize(exc_info[1]) if exc_info is not None else None
     serializer = kombu.serialization.registry.type_to_name[message.properties["content_type"]]
