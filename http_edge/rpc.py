@@ -47,15 +47,16 @@ import amqp
 import amqp.exceptions
 from kombu.utils import json as kombu_json
 from kombu.utils.url import parse_url
+from nameko.constants import NON_PERSISTENT
 from nameko.exceptions import RpcTimeout, UnknownService, deserialize
 from nameko.rpc import RPC_QUEUE_TEMPLATE
+
+from workers.resilient_rpc import DIRECT_REPLY_TO
 
 log = logging.getLogger(__name__)
 
 RPC_EXCHANGE = "nameko-rpc"  # nameko's default (config key RPC_EXCHANGE); workers use it too
 CONTENT_TYPE = "application/json"
-DIRECT_REPLY_TO = "amq.rabbitmq.reply-to"  # RabbitMQ's pseudo-queue, consumed without acks
-NON_PERSISTENT = 1
 # Everything that means "the broker connection is unusable" rather than "a worker said no".
 CONNECTION_ERRORS: tuple[type[BaseException], ...] = (OSError, amqp.exceptions.AMQPError)
 
@@ -178,7 +179,7 @@ class ReplyChannel:
             kombu_json.dumps({"args": args, "kwargs": kwargs}),
             content_type=CONTENT_TYPE,
             content_encoding="utf-8",
-            # The reply queue dies with this connection: a request that outlived a broker
+            # Replies can only reach this connection: a request that outlived a broker
             # restart could be answered to nobody, so it is not written to disk.
             delivery_mode=NON_PERSISTENT,
             expiration=self.expiration,

@@ -6,15 +6,14 @@ import contextlib
 import logging
 from typing import Any
 
-import amqp.exceptions
 import eventlet
-import kombu.exceptions
 from kombu import Connection, Exchange, Queue
 from nameko.constants import AMQP_URI_CONFIG_KEY
 from nameko.events import EventHandler
 from nameko.messaging import QueueConsumer
 
 from workers.exceptions import StorageUnavailable
+from workers.resilient_rpc import BROKER_ERRORS
 
 log = logging.getLogger(__name__)
 
@@ -22,8 +21,6 @@ log = logging.getLogger(__name__)
 # a redelivery every half second instead of a hot loop.
 RETRY_DELAY_SECONDS = 0.5
 TRANSIENT_ERRORS = (StorageUnavailable,)
-# What settling a message raises when RabbitMQ is down or restarting.
-BROKER_ERRORS = (OSError, kombu.exceptions.KombuError, amqp.exceptions.AMQPError)
 
 
 def dead_letter_names(queue_name: str) -> tuple[str, str]:

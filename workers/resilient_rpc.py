@@ -22,15 +22,16 @@ from nameko.constants import (
     SERIALIZER_CONFIG_KEY,
 )
 from nameko.exceptions import UnserializableValueError, serialize
-from nameko.rpc import Responder, Rpc, RpcConsumer, get_rpc_exchange
+from nameko.rpc import Responder, Rpc, RpcConsumer
 
 log = logging.getLogger(__name__)
 
-# RabbitMQ's direct reply-to (used by the edge's client, http_edge/rpc.py): such a reply
-# must go to the default exchange; nameko's own callers bind reply queues to `nameko-rpc`.
-DIRECT_REPLY_PREFIX = "amq.rabbitmq.reply-to"
+# RabbitMQ's direct reply-to pseudo-queue (the edge's client, http_edge/rpc.py, replies to
+# it; the broker rewrites it to `amq.rabbitmq.reply-to.<token>`). Such a reply must go to
+# the default exchange; nameko's own callers bind reply queues to `nameko-rpc`.
+DIRECT_REPLY_TO = "amq.rabbitmq.reply-to"
 
-# What publishing a reply raises when RabbitMQ is down or restarting.
+# What publishing or settling a message raises when RabbitMQ is down or restarting.
 BROKER_ERRORS = (OSError, kombu.exceptions.KombuError, amqp.exceptions.AMQPError)
 
 
@@ -44,6 +45,9 @@ class ReplyPublisher(Publisher):
 
 class ReplyResponder(Responder):
     publisher_cls = ReplyPublisher
+
+
+DEFAULT_EXCHANGE = Exchange("")
 
 
 class ResilientRpcConsumer(RpcConsumer):
@@ -86,9 +90,9 @@ class ResilientRpcConsumer(RpcConsumer):
         return result, exc_info
 
     def _reply_exchange(self, message: Any) -> Exchange:
-        if message.properties["reply_to"].startswith(DIRECT_REPLY_PREFIX):
-            return Exchange("")  # the default exchange
-        return get_rpc_exchange(self.container.config)
+        if message.properties["reply_to"].startswith(DIRECT_REPLY_TO):
+            return DEFAULT_EXCHANGE
+        return self.queue.exchange  # nameko's RPC exchange, built once in setup()
 
     def _reply_via_producer(self, message: Any, result: Any, exc_info: Any) -> tuple[Any, Any]:
         # nameko's RpcConsumer.handle_result, with the reply responder swapped.
