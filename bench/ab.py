@@ -24,6 +24,7 @@ from typing import Any
 
 from bench.config import BenchConfig
 from bench.load import run_wrk
+from bench.report import total_cpu_ms
 from bench.scenarios.http_users import measure
 from bench.stack import ROOT, BenchStack, http_ok, wait_until
 
@@ -101,8 +102,8 @@ def main(argv: list[str] | None = None) -> int:
             ratios = [r["ratio"] for r in mine]
             if not ratios:
                 continue
-            total = [sum(r["gateway"]["cpu_ms_per_request"].values()) for r in mine]
-            base = [sum(r["baseline"]["cpu_ms_per_request"].values()) for r in mine]
+            total = [total_cpu_ms(r["gateway"]) for r in mine]
+            base = [total_cpu_ms(r["baseline"]) for r in mine]
             print(
                 f"  {variant} c={c:<3} ratio {statistics.median(ratios):.2f} "
                 f"({min(ratios):.2f}-{max(ratios):.2f})  gateway path CPU ms/req "

@@ -101,6 +101,11 @@ def _table(header: list[str], rows: list[list[Any]]) -> list[str]:
 COMPONENTS = ["gateway", "edge-v1", "users_v1", "orders", "rabbitmq (shared)", "mongo", "baseline"]
 
 
+def total_cpu_ms(row: dict[str, Any]) -> float:
+    """CPU ms per request summed over the components on either path (idle ones excluded)."""
+    return sum(row["cpu_ms_per_request"].get(k, 0.0) for k in COMPONENTS)
+
+
 def cpu_ceiling(summary: list[dict[str, Any]]) -> list[list[Any]]:
     """Per concurrency: CPU per POST on each path, and the throughput ratio that implies.
 
@@ -114,8 +119,7 @@ def cpu_ceiling(summary: list[dict[str, Any]]) -> list[list[Any]]:
         gateway = _row(summary, "gateway", "POST /users", c)
         if gateway is None:
             continue
-        base_cpu = sum(baseline["cpu_ms_per_request"].get(k, 0.0) for k in COMPONENTS)
-        gate_cpu = sum(gateway["cpu_ms_per_request"].get(k, 0.0) for k in COMPONENTS)
+        base_cpu, gate_cpu = total_cpu_ms(baseline), total_cpu_ms(gateway)
         ceiling = base_cpu / gate_cpu if gate_cpu else None
         rows.append([c, f"{base_cpu:.2f}", f"{gate_cpu:.2f}",
                      f"{ceiling:.2f}x" if ceiling else "-",
@@ -170,7 +174,7 @@ def markdown(results: dict[str, Any]) -> str:
         [
             [r["concurrency"], r["target"], r["op"],
              *(f"{r['cpu_ms_per_request'].get(c, 0.0):.2f}" for c in COMPONENTS),
-             f"{sum(r['cpu_ms_per_request'].get(c, 0.0) for c in COMPONENTS):.2f}"]
+             f"{total_cpu_ms(r):.2f}"]
             for r in summary
         ],
     )  # fmt: skip
