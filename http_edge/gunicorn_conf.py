@@ -29,6 +29,7 @@ keepalive = 5
 # gunicorn's maximum: long percent-encoded ids reach the app (a JSON 404) instead of a 414.
 limit_request_line = 8190
 accesslog = None  # the app logs each request as JSON, with its request id
+logger_class = "http_edge.log.GunicornLogger"  # gunicorn's logger minus its access log
 loglevel = os.environ.get("LOG_LEVEL", "info").lower()
 logconfig_dict = {
     "version": 1,

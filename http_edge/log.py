@@ -10,6 +10,7 @@ import sys
 from typing import Any
 
 from flask import g, has_request_context
+from gunicorn.glogging import Logger as _GunicornLogger
 
 # LogRecord attributes that are plumbing, not data worth a JSON key.
 _RESERVED = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "request_id"}
@@ -57,3 +58,17 @@ def configure_logging(level: str | None = None) -> None:
     logger.addHandler(handler)
     logger.setLevel(level or os.environ.get("LOG_LEVEL", "INFO").upper())
     logger.propagate = False
+
+
+class GunicornLogger(_GunicornLogger):
+    """gunicorn's logger without gunicorn's access log (`logger_class` in gunicorn_conf).
+
+    The app logs every request itself, as JSON with its request id (context.py). gunicorn
+    still built an access record for every request — all its atoms, a LogRecord — as soon
+    as any `logconfig_dict` is set, only to drop it for want of a handler: 18 % of an
+    edge worker's CPU per POST (py-spy, bench/results/profiles/), in the edges and in the
+    bench's baseline alike.
+    """
+
+    def access(self, resp: Any, req: Any, environ: Any, request_time: Any) -> None:
+        return None

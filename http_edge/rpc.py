@@ -51,7 +51,7 @@ from nameko.constants import NON_PERSISTENT
 from nameko.exceptions import RpcTimeout, UnknownService, deserialize
 from nameko.rpc import RPC_QUEUE_TEMPLATE
 
-from workers.resilient_rpc import DIRECT_REPLY_TO
+from workers.resilient_rpc import DIRECT_REPLY_TO, publish
 
 log = logging.getLogger(__name__)
 
@@ -188,9 +188,7 @@ class ReplyChannel:
             application_headers=headers,
         )
         self._waiting.add(correlation_id)
-        self.channel.basic_publish(
-            message, exchange=RPC_EXCHANGE, routing_key=f"{service}.{method}", mandatory=True
-        )
+        publish(self.channel, message, RPC_EXCHANGE, f"{service}.{method}", mandatory=True)
         return correlation_id
 
     def wait(self, correlation_id: str, deadline: float) -> Any:

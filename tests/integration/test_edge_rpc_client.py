@@ -15,7 +15,13 @@ from typing import Any
 import eventlet
 import pytest
 import requests
-from nameko.exceptions import MethodNotFound, RemoteError, RpcTimeout, UnknownService
+from nameko.exceptions import (
+    IncorrectSignature,
+    MethodNotFound,
+    RemoteError,
+    RpcTimeout,
+    UnknownService,
+)
 from nameko.extensions import DependencyProvider
 
 from http_edge.rpc import NamekoRpcClient
@@ -90,6 +96,20 @@ def test_typed_errors_come_back_as_instances(echo, client) -> None:
     assert raised.value.args == ("u-1",)
     with pytest.raises(MethodNotFound):
         client.call("echo", "no_such_method", context=CONTEXT)
+
+
+def test_wrong_arguments_are_refused_before_the_method_runs(echo, client) -> None:
+    # workers.resilient_rpc checks arguments against a signature built once per entrypoint.
+    EchoService.executed.clear()
+    missing = r"echo\(\): missing a required argument: 'value'"
+    with pytest.raises(IncorrectSignature, match=missing):
+        client.call("echo", "echo", context=CONTEXT)
+    with pytest.raises(IncorrectSignature, match="unexpected keyword argument 'colour'"):
+        client.call("echo", "echo", 1, colour="red", context=CONTEXT)
+    with pytest.raises(IncorrectSignature, match="too many positional arguments"):
+        client.call("echo", "ping", 1, context=CONTEXT)
+    assert EchoService.executed == []
+    assert client.call("echo", "echo", 2, suffix="?", context=CONTEXT)["suffix"] == "?"
 
 
 def test_an_unserializable_result_is_an_error_not_a_dead_worker(echo, client) -> None:

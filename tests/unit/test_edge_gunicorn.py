@@ -37,6 +37,25 @@ def test_counts_come_from_env(monkeypatch) -> None:
     assert conf.timeout >= 60
 
 
+def test_gunicorn_builds_no_access_record_but_still_logs_its_errors(monkeypatch, capsys):
+    # The app logs each request (as JSON, with its id); gunicorn's access log would only
+    # cost CPU on every request. Its own errors still reach stderr as JSON.
+    from gunicorn.config import Config
+
+    conf = load_conf(monkeypatch)
+    cfg = Config()
+    for name in ("logger_class", "logconfig_dict", "loglevel", "accesslog"):
+        cfg.set(name, getattr(conf, name))
+    logger = cfg.logger_class(cfg)
+    atoms_built = []
+    monkeypatch.setattr(logger, "atoms", lambda *args: atoms_built.append(args) or {})
+    logger.access(object(), object(), {}, 0.001)
+    assert atoms_built == []
+    logger.error("worker %s failed", 7)
+    line = json.loads(capsys.readouterr().err.strip().splitlines()[-1])
+    assert (line["level"], line["message"]) == ("ERROR", "worker 7 failed")
+
+
 def test_gunicorn_parse_errors_are_problem_json(monkeypatch) -> None:
     import gunicorn.util
 
