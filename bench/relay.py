@@ -1,0 +1,143 @@
+"""`python -m bench.relay`: what one RPC costs each process, with no work in it.
+
+    .venv/bin/python -m bench.relay [--threads 1 4 8] [--seconds 5] [--rounds 2]
+
+Starts `bench.relay_echo` (the workers' RPC entrypoint and call logging around a method that
+returns its argument) with `nameko run` in a vhost of its own, calls it from N threads
+through the edge's client (`http_edge/rpc.py`, one connection per thread, as in gunicorn),
+and prints the CPU milliseconds per call spent by the caller, the worker and RabbitMQ —
+the relay's cost without the domain work, far steadier than HTTP throughput on a shared
+machine. The baseline, measured in the same process, is the same call in-process: the
+method with the JSON round trip of its argument. Never fails on a time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import threading
+import time
+import warnings
+from dataclasses import replace
+
+import psutil
+from nameko.exceptions import UnknownService
+
+from bench.config import BenchConfig
+from bench.stack import BIN, ROOT, BenchStack, rabbitmq_process, wait_until
+from http_edge.rpc import NamekoRpcClient
+
+SERVICE = "relay_echo"
+# The body of a POST /users the bench sends: the same size of message both ways.
+PAYLOAD = {
+    "emails": ["relay-1@bench.example"],
+    "deliveryAddress": {"street": "1 Bench St", "city": "Springfield", "state": "CA",
+                        "postalCode": "90210", "country": "US"},
+    "firstName": "Bench", "lastName": "User", "phoneNumber": "5550100200",
+}  # fmt: skip
+CONTEXT = {"request_id": "bench-relay"}
+
+
+def _cpu_seconds(process: psutil.Process) -> float:
+    times = process.cpu_times()
+    return times.user + times.system
+
+
+def _answers(client: NamekoRpcClient) -> bool:
+    try:
+        return client.call(SERVICE, "echo", 1, context=CONTEXT) == 1
+    except UnknownService:
+        return False
+
+
+def in_process(seconds: float) -> dict[str, float]:
+    """The baseline: the echo method and the JSON round trip of its argument, no broker."""
+    from bench.relay_echo import RelayEcho
+
+    method = RelayEcho.echo.__get__(RelayEcho())
+    calls, started, cpu = 0, time.monotonic(), time.process_time()
+    while time.monotonic() - started < seconds:
+        json.loads(json.dumps(method(json.loads(json.dumps(PAYLOAD)))))
+        calls += 1
+    elapsed = time.monotonic() - started
+    return {"calls_per_s": calls / elapsed, "caller": (time.process_time() - cpu) * 1000 / calls}
+
+
+def over_rpc(
+    client: NamekoRpcClient, worker: psutil.Process, threads: int, seconds: float
+) -> dict[str, float]:
+    """Calls/s and CPU-ms per call of caller, worker and RabbitMQ, N threads for `seconds`."""
+    rabbit = rabbitmq_process()
+    me = psutil.Process()
+    counts = [0] * threads
+
+    def run(index: int, until: float) -> None:
+        while time.monotonic() < until:
+            client.call(SERVICE, "echo", PAYLOAD, context=CONTEXT)
+            counts[index] += 1
+
+    def burst(duration: float) -> None:
+        until = time.monotonic() + duration
+        pool = [threading.Thread(target=run, args=(i, until)) for i in range(threads)]
+        for thread in pool:
+            thread.start()
+        for thread in pool:
+            thread.join()
+
+    burst(1.0)  # warm-up: every thread opens its connection and checks the consumer
+    counts[:] = [0] * threads
+    processes = {"caller": me, "worker": worker, "rabbitmq": rabbit}
+    before = {k: _cpu_seconds(p) for k, p in processes.items() if p is not None}
+    started = time.monotonic()
+    burst(seconds)
+    elapsed = time.monotonic() - started
+    calls = max(sum(counts), 1)
+    result = {"calls_per_s": calls / elapsed}
+    for name, process in processes.items():
+        if process is not None:
+            result[name] = (_cpu_seconds(process) - before[name]) * 1000 / calls
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.relay", description=__doc__)
+    parser.add_argument("--threads", type=int, nargs="+", default=[1, 4, 8])
+    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--rounds", type=int, default=2)
+    args = parser.parse_args(argv)
+    warnings.filterwarnings("ignore")
+    stack = BenchStack(replace(BenchConfig(), vhost="bench_relay"))
+    stack.reset_vhost()
+    # Logs in .run/bench/logs/relay_echo.log; stack.down() stops it and drops the vhost.
+    stack._start("relay_echo", [str(BIN / "nameko"), "run", "--config",
+                                str(ROOT / "config.yaml"), "bench.relay_echo"])  # fmt: skip
+    worker = psutil.Process(stack.processes["relay_echo"].pid)
+    client = NamekoRpcClient(stack.config.amqp_uri, timeout=10)
+    try:
+        wait_until(lambda: _answers(client), "bench.relay_echo", timeout=60)
+        baseline = in_process(2.0)
+        print(
+            f"in-process (baseline): {baseline['calls_per_s']:9.0f} calls/s, "
+            f"{baseline['caller']:.3f} CPU-ms per call"
+        )
+        header = "threads round  calls/s  vs in-process | CPU-ms per call: caller worker"
+        print(header + " rabbitmq total")
+        for threads in args.threads:
+            for round_ in range(1, args.rounds + 1):
+                r = over_rpc(client, worker, threads, args.seconds)
+                rabbit = r.get("rabbitmq", 0.0)
+                print(
+                    f"{threads:7d} {round_:5d} {r['calls_per_s']:8.0f} "
+                    f"{r['calls_per_s'] / baseline['calls_per_s']:13.4f}x |"
+                    f"{r['caller']:23.3f} {r['worker']:6.3f} {rabbit:8.3f} "
+                    f"{r['caller'] + r['worker'] + rabbit:5.3f}",
+                    flush=True,
+                )
+    finally:
+        client.discard()
+        stack.down()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

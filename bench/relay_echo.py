@@ -1,0 +1,22 @@
+"""The service `python -m bench.relay` calls: the workers' RPC plumbing around no work at all.
+
+Same entrypoint (`workers.resilient_rpc.rpc`: signature check, reply on the request's
+channel) and the same per-call JSON log line (`RequestLogging`) as users_v1 and users_v2,
+so what a call costs this worker is what the relay costs theirs.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from workers.logs import RequestLogging
+from workers.resilient_rpc import rpc
+
+
+class RelayEcho:
+    name = "relay_echo"
+    request_logging = RequestLogging()
+
+    @rpc
+    def echo(self, payload: Any) -> Any:
+        return payload
