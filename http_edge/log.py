@@ -66,8 +66,8 @@ class GunicornLogger(_GunicornLogger):
     The app logs every request itself, as JSON with its request id (context.py). gunicorn
     still built an access record for every request — all its atoms, a LogRecord — as soon
     as any `logconfig_dict` is set, only to drop it for want of a handler: 18 % of an
-    edge worker's CPU per POST (py-spy, bench/results/profiles/), in the edges and in the
-    bench's baseline alike.
+    edge worker's CPU per POST, in the edges and in the bench's baseline alike (py-spy,
+    bench/results/profiles/2026-11-25-session4-edge-v1-gil-before.txt).
     """
 
     def access(self, resp: Any, req: Any, environ: Any, request_time: Any) -> None:

@@ -52,8 +52,9 @@ def publish(
     publishing (the edge waits for the reply, and a worker's consumer reads all the time),
     and neither registers a blocked callback. On a worker's consumer connection that read
     ran in the worker greenthread, and it dispatched other requests' deliveries from
-    inside a reply. It cost about a tenth of a trivial call's CPU, in a worker and in the
-    edge alike (bench/results/profiles/).
+    inside a reply. It cost about a tenth of a trivial call's CPU in a worker
+    (bench/results/profiles/2026-11-25-session4-echo-worker-before.txt; docs/performance.md,
+    "The relay's own Python").
     """
     if channel.connection is None:
         raise amqp.exceptions.RecoverableConnectionError("publish: channel is closed")
