@@ -24,6 +24,8 @@ import psutil
 from nameko.exceptions import UnknownService
 
 from bench.config import BenchConfig
+from bench.load import tree_cpu
+from bench.relay_echo import RelayEcho
 from bench.stack import BIN, ROOT, BenchStack, rabbitmq_process, wait_until
 from http_edge.rpc import NamekoRpcClient
 
@@ -38,11 +40,6 @@ PAYLOAD = {
 CONTEXT = {"request_id": "bench-relay"}
 
 
-def _cpu_seconds(process: psutil.Process) -> float:
-    times = process.cpu_times()
-    return times.user + times.system
-
-
 def _answers(client: NamekoRpcClient) -> bool:
     try:
         return client.call(SERVICE, "echo", 1, context=CONTEXT) == 1
@@ -52,8 +49,6 @@ def _answers(client: NamekoRpcClient) -> bool:
 
 def in_process(seconds: float) -> dict[str, float]:
     """The baseline: the echo method and the JSON round trip of its argument, no broker."""
-    from bench.relay_echo import RelayEcho
-
     method = RelayEcho.echo.__get__(RelayEcho())
     calls, started, cpu = 0, time.monotonic(), time.process_time()
     while time.monotonic() - started < seconds:
@@ -67,8 +62,6 @@ def over_rpc(
     client: NamekoRpcClient, worker: psutil.Process, threads: int, seconds: float
 ) -> dict[str, float]:
     """Calls/s and CPU-ms per call of caller, worker and RabbitMQ, N threads for `seconds`."""
-    rabbit = rabbitmq_process()
-    me = psutil.Process()
     counts = [0] * threads
 
     def run(index: int, until: float) -> None:
@@ -86,16 +79,16 @@ def over_rpc(
 
     burst(1.0)  # warm-up: every thread opens its connection and checks the consumer
     counts[:] = [0] * threads
-    processes = {"caller": me, "worker": worker, "rabbitmq": rabbit}
-    before = {k: _cpu_seconds(p) for k, p in processes.items() if p is not None}
+    processes = {"caller": psutil.Process(), "worker": worker, "rabbitmq": rabbitmq_process()}
+    measured = {name: process for name, process in processes.items() if process is not None}
+    before = {name: tree_cpu([process]) for name, process in measured.items()}
     started = time.monotonic()
     burst(seconds)
     elapsed = time.monotonic() - started
     calls = max(sum(counts), 1)
     result = {"calls_per_s": calls / elapsed}
-    for name, process in processes.items():
-        if process is not None:
-            result[name] = (_cpu_seconds(process) - before[name]) * 1000 / calls
+    for name, process in measured.items():
+        result[name] = (tree_cpu([process]) - before[name]) * 1000 / calls
     return result
 
 
