@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import numbers
+import unicodedata
 from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+
+from schemas.emails import email_key
 
 EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+$"
 PHONE_PATTERN = r"^[0-9]{10,15}$"
@@ -43,13 +46,29 @@ class StrictNumber(fields.Float):
         return super()._validated(value)
 
 
+class FullMatch(validate.Regexp):
+    """A Regexp that must match the whole string: `$` alone also matches before a final
+    newline, so `"1234567890\\n"` passed as a phone number."""
+
+    def __call__(self, value: str) -> str:
+        if not isinstance(value, str) or self.regex.fullmatch(value) is None:
+            raise ValidationError(self._format_error(value))
+        return value
+
+
+# Cc: C0/C1 controls and DEL; Cf: format characters (bidi overrides and isolates,
+# zero-width space/joiners, BOM, soft hyphen); Zl/Zp: line and paragraph separators.
+REFUSED_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp"})
+
+
 def printable(value: str) -> None:
-    """No control characters (NUL, escapes, newlines): they break logs, CSV exports and mail.
+    """No control, bidi or zero-width characters: they break logs and CSV exports, and make
+    two strings that look the same compare different.
 
     A plain function on purpose: it tightens the API without changing the stored-document
     patterns of SPEC §1 that the Mongo validators are generated from."""
-    if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in value):
-        raise ValidationError("Must not contain control characters.")
+    if any(unicodedata.category(ch) in REFUSED_CATEGORIES for ch in value):
+        raise ValidationError("Must not contain control, bidi or zero-width characters.")
 
 
 def text(*, required: bool = False) -> fields.String:
@@ -62,16 +81,16 @@ def email() -> fields.String:
     return fields.String(
         validate=[
             validate.Length(max=MAX_EMAIL),
-            validate.Regexp(EMAIL_PATTERN, error="Not a valid email address."),
+            FullMatch(EMAIL_PATTERN, error="Not a valid email address."),
             printable,
         ]
     )
 
 
 def _no_duplicates(values: list[str]) -> None:
-    lowered = [value.lower() for value in values]
-    if len(set(lowered)) != len(lowered):
-        raise ValidationError("Emails must not repeat.")
+    keys = [email_key(value) for value in values]
+    if len(set(keys)) != len(keys):
+        raise ValidationError("Emails must not repeat (compared case- and form-insensitively).")
 
 
 def email_list(*, required: bool = True) -> fields.List:
@@ -83,7 +102,7 @@ def email_list(*, required: bool = True) -> fields.List:
 
 
 def phone_number() -> fields.String:
-    return fields.String(validate=validate.Regexp(PHONE_PATTERN, error="Must be 10 to 15 digits."))
+    return fields.String(validate=FullMatch(PHONE_PATTERN, error="Must be 10 to 15 digits."))
 
 
 def order_status(*, required: bool = True) -> fields.String:
@@ -95,7 +114,7 @@ def order_status(*, required: bool = True) -> fields.String:
 
 def identifier(*, required: bool = True) -> fields.String:
     return fields.String(
-        required=required, validate=validate.Regexp(UUID4_PATTERN, error="Not a uuid4.")
+        required=required, validate=FullMatch(UUID4_PATTERN, error="Not a uuid4.")
     )
 
 

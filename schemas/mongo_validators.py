@@ -14,7 +14,16 @@ INTEGER_TYPES = ["int", "long"]
 
 # Bookkeeping fields the services keep next to the contract fields (never sent to clients).
 USER_INTERNAL = {"_id": {}, "eventPendingSince": {"bsonType": "date"}}
-ORDER_INTERNAL = {"_id": {}, "userVersion": {"bsonType": INTEGER_TYPES}}
+ORDER_INTERNAL = {
+    "_id": {},
+    "userVersion": {"bsonType": INTEGER_TYPES},
+    "detailsVersion": {"bsonType": INTEGER_TYPES},
+}
+
+
+def whole_string_pattern(pattern: str) -> str:
+    """PCRE's `$` (like Python's) also matches before a final newline; `\\z` ends the subject."""
+    return pattern[:-1] + r"\z" if pattern.endswith("$") else pattern
 
 
 def _apply_validators(field: fields.Field, spec: dict[str, Any]) -> None:
@@ -27,7 +36,7 @@ def _apply_validators(field: fields.Field, spec: dict[str, Any]) -> None:
             if rule.max is not None:
                 spec["maxItems" if is_array else "maxLength"] = rule.max
         elif isinstance(rule, validate.Regexp):
-            spec["pattern"] = rule.regex.pattern
+            spec["pattern"] = whole_string_pattern(rule.regex.pattern)
         elif isinstance(rule, validate.OneOf):
             spec["enum"] = list(rule.choices)
         elif isinstance(rule, validate.Range) and is_number:

@@ -1,8 +1,10 @@
-"""`micro-db setup|seed`: create collections with validators and indexes; load demo data."""
+"""`micro-db setup|seed|check`: collections, validators and indexes; demo data; the audit."""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import json
 import os
 import random
 import sys
@@ -14,12 +16,15 @@ from pymongo import ASCENDING, MongoClient
 from pymongo.database import Database
 from pymongo.errors import CollectionInvalid, PyMongoError
 
+from schemas.emails import email_key
 from schemas.fields import ORDER_STATUSES
 from schemas.mongo_validators import VALIDATORS
+from workers import invariants
 from workers.documents import utcnow
+from workers.email_claims import new_claim
 from workers.mongo import database_name, mongo_client
 from workers.orders_repository import ORDERS
-from workers.users_repository import EMAIL_CLAIMS, USERS, claim_key
+from workers.users_repository import EMAIL_CLAIMS, USERS
 
 # Each index: a field name or a list of fields (compound, ascending), and its options.
 INDEXES: dict[str, list[tuple[str | list[str], dict[str, Any]]]] = {
@@ -135,19 +140,14 @@ def seed_database(db: Database, random_seed: int, out: Any = None) -> dict[str, 
     """Upserts the seed documents (re-running is harmless); returns label -> id."""
     out = out or sys.stdout
     users, orders = seed_documents(random_seed)
+    now = utcnow()
     labels = {}
     total = len(users) + len(orders)
     for done, user in enumerate(users, start=1):
         for email in user["emails"]:
-            db[EMAIL_CLAIMS].replace_one(
-                {"_id": claim_key(email)},
-                {
-                    "_id": claim_key(email),
-                    "userId": user["userId"],
-                    "claimedAt": user["createdAt"],
-                },
-                upsert=True,
-            )
+            key = email_key(email)
+            claim = new_claim(key, user["userId"], [], now)
+            db[EMAIL_CLAIMS].replace_one({"_id": key}, claim, upsert=True)
         db[USERS].replace_one({"emails": {"$in": user["emails"]}}, user, upsert=True)
         labels[f"u{done}"] = user["userId"]
         _progress(out, done, total)
@@ -166,6 +166,15 @@ def _progress(out: Any, done: int, total: int) -> None:
     out.flush()
 
 
+def run_check(db: Database, repair: bool, as_json: bool) -> int:
+    result = invariants.audit(db, repair=repair)
+    if as_json:
+        print(json.dumps(dataclasses.asdict(result) | {"open": len(result.open)}, indent=2))
+    else:
+        print("\n".join(invariants.report_lines(result)))
+    return 1 if result.open else 0
+
+
 def _config_from_env() -> dict[str, str]:
     return {
         key: os.environ[key]
@@ -181,6 +190,11 @@ def main(argv: list[str] | None = None) -> int:
     setup.add_argument("--reset", action="store_true", help="DROP all data first")
     seed = commands.add_parser("seed", help="load 5 users and 15 orders")
     seed.add_argument("--random-seed", type=int, default=42)
+    check = commands.add_parser(
+        "check", help="audit the invariants (exit 1 on any violation, 0 when clean)"
+    )
+    check.add_argument("--repair", action="store_true", help="fix what can safely be fixed")
+    check.add_argument("--json", action="store_true", help="print the report as JSON")
     args = parser.parse_args(argv)
 
     config = _config_from_env()
@@ -190,6 +204,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "setup":
             for action in setup_database(db, reset=args.reset):
                 print(f"{db.name}: {action}")
+        elif args.command == "check":
+            return run_check(db, repair=args.repair, as_json=args.json)
         else:
             labels = seed_database(db, args.random_seed)
             for label, identifier in labels.items():

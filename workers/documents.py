@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Any
 
 from marshmallow import Schema, ValidationError
 
-from workers.exceptions import ValidationFailed
+from schemas.fields import UUID4_PATTERN
+from workers.exceptions import NotFound, ValidationFailed
 
 USER_PUBLIC_FIELDS = (
     "userId",
@@ -33,6 +35,7 @@ ORDER_PUBLIC_FIELDS = (
 
 
 DATE_FIELDS = frozenset({"createdAt", "updatedAt"})
+_UUID4 = re.compile(UUID4_PATTERN)
 
 
 def utcnow() -> datetime:
@@ -87,3 +90,13 @@ def load_payload(schema: Schema, payload: Any) -> dict[str, Any]:
             error.messages if isinstance(error.messages, dict) else {"_schema": error.messages}
         )
         raise ValidationFailed(messages) from None
+
+
+def checked_id(value: Any, not_found: type[NotFound]) -> str:
+    """An id argument of an RPC call: a string or a validation error, so nothing but a
+    plain string ever reaches a query; a string no id can have is simply not found."""
+    if not isinstance(value, str):
+        raise ValidationFailed({"id": ["Must be a string."]})
+    if _UUID4.fullmatch(value) is None:
+        raise not_found(value[:100])
+    return value

@@ -13,7 +13,7 @@ from schemas.orders import (
     OrderStatusUpdateSchema,
 )
 from schemas.users import UserEventSchema
-from workers.documents import load_payload, public_order, utcnow
+from workers.documents import checked_id, load_payload, public_order, utcnow
 from workers.exceptions import OrderNotFound, UnknownUser, UserNotFound, ValidationFailed
 
 FetchUser = Callable[[str], dict[str, Any]]
@@ -32,6 +32,8 @@ SCHEMAS = {
 
 
 def create_order(repo: Any, payload: Any, fetch_user: FetchUser) -> dict[str, Any]:
+    """An order that names a user carries that user's current contact (what the client
+    sent is validated, then replaced), stamped with the user version it came from."""
     data = load_payload(SCHEMAS[OrderCreateSchema], payload)
     order: dict[str, Any] = {"orderId": str(uuid.uuid4()), **data}
     if "userId" in data:
@@ -39,15 +41,41 @@ def create_order(repo: Any, payload: Any, fetch_user: FetchUser) -> dict[str, An
             user = fetch_user(data["userId"])
         except UserNotFound:
             raise UnknownUser(data["userId"]) from None
-        # Events older than the user as we saw it must not overwrite this order.
-        order["userVersion"] = user.get("version", 0)
+        order.update(_contact_of(user))
     order["createdAt"] = order["updatedAt"] = utcnow()
     repo.insert(order)
+    if "userId" in data:
+        order = _catch_up(repo, order, fetch_user)
     return public_order(order)
 
 
-def get_order(repo: Any, order_id: str) -> dict[str, Any]:
-    order = repo.find(order_id)
+def _contact_of(user: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "userEmails": user["emails"],
+        "deliveryAddress": user["deliveryAddress"],
+        "userVersion": user.get("version", 0),
+    }
+
+
+def _catch_up(repo: Any, order: dict[str, Any], fetch_user: FetchUser) -> dict[str, Any]:
+    """Re-read the user once the order is stored: an update committed between the first
+    read and the insert had its event applied before this order existed. Any later update
+    commits after this read, so its event finds the order: one re-read is enough."""
+    latest = _contact_of(fetch_user(order["userId"]))
+    if latest["userVersion"] <= order["userVersion"]:
+        return order
+    repo.apply_user_contact(
+        order["userId"],
+        latest["userVersion"],
+        latest["userEmails"],
+        latest["deliveryAddress"],
+        utcnow(),
+    )
+    return repo.find(order["orderId"]) or order
+
+
+def get_order(repo: Any, order_id: Any) -> dict[str, Any]:
+    order = repo.find(checked_id(order_id, OrderNotFound))
     if order is None:
         raise OrderNotFound(str(order_id))
     return public_order(order)
@@ -66,22 +94,27 @@ def list_orders(
     return [public_order(order) for order in orders]
 
 
-def _update(repo: Any, order_id: str, fields: dict[str, Any]) -> list[dict[str, Any]]:
+def _update(repo: Any, order_id: Any, fields: dict[str, Any]) -> tuple[dict, dict]:
+    order_id = checked_id(order_id, OrderNotFound)
     changed = repo.update_fields(order_id, {**fields, "updatedAt": utcnow()})
     if changed is None:
-        raise OrderNotFound(str(order_id))
-    before, after = changed
+        raise OrderNotFound(order_id)
+    return changed
+
+
+def update_status(repo: Any, order_id: Any, status: Any) -> list[dict[str, Any]]:
+    data = load_payload(SCHEMAS[OrderStatusUpdateSchema], {"orderStatus": status})
+    before, after = _update(repo, order_id, data)
     return [public_order(before), public_order(after)]
 
 
-def update_status(repo: Any, order_id: str, status: Any) -> list[dict[str, Any]]:
-    data = load_payload(SCHEMAS[OrderStatusUpdateSchema], {"orderStatus": status})
-    return _update(repo, order_id, data)
-
-
-def update_details(repo: Any, order_id: str, changes: Any) -> list[dict[str, Any]]:
+def update_details(repo: Any, order_id: Any, changes: Any) -> list[dict[str, Any]]:
+    """A hand-set contact holds until the user's next update, which overwrites it."""
     data = load_payload(SCHEMAS[OrderDetailsUpdateSchema], changes)
-    return _update(repo, order_id, data)
+    before, after = _update(repo, order_id, data)
+    if "userVersion" in before:
+        repo.mark_details_override(before["orderId"], before["userVersion"])
+    return [public_order(before), public_order(after)]
 
 
 class MalformedEvent(ValidationFailed):

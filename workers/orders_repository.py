@@ -11,6 +11,8 @@ from workers.mongo import MongoRepository, without_object_id
 
 ORDERS = "orders"
 PROJECTION = {"_id": False}
+# The userVersion at which the order's contact was last set by hand (update_details).
+DETAILS_OVERRIDE = "detailsVersion"
 
 
 class OrdersRepository(MongoRepository):
@@ -55,6 +57,14 @@ class OrdersRepository(MongoRepository):
         before = without_object_id(before)
         return before, {**before, **fields}
 
+    def mark_details_override(self, order_id: str, user_version: int) -> None:
+        """Record that the contact was set by hand at this user version (the audit then
+        expects it to differ from the user's); an event for a newer version clears it."""
+        self.orders.update_one(
+            {"orderId": order_id, "userVersion": user_version},
+            {"$set": {DETAILS_OVERRIDE: user_version}},
+        )
+
     def apply_user_contact(
         self,
         user_id: str,
@@ -81,7 +91,8 @@ class OrdersRepository(MongoRepository):
                 "deliveryAddress": delivery_address,
                 "userVersion": version,
                 "updatedAt": now,
-            }
+            },
+            "$unset": {DETAILS_OVERRIDE: ""},
         }
         modified = 0
         for ids, guard in ((stale, {"$lt": version}), (unversioned, {"$exists": False})):

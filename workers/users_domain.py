@@ -11,8 +11,17 @@ from typing import Any
 
 from marshmallow import Schema
 
+from schemas.emails import email_key
 from schemas.users import UserContactUpdateSchema, UserCreateV1Schema, UserCreateV2Schema
-from workers.documents import load_payload, public_user, to_iso, to_storage_date, utcnow
+from workers.documents import (
+    checked_id,
+    load_payload,
+    public_user,
+    to_iso,
+    to_storage_date,
+    utcnow,
+)
+from workers.email_claims import Operation
 from workers.exceptions import EmailTaken, UpdateConflict, UserNotFound
 from workers.users_repository import UsersRepository
 
@@ -49,19 +58,22 @@ def create_user(repo: UsersRepository, payload: Any, generation: Generation) -> 
             if name in data:
                 data[name] = to_storage_date(data[name])
     user = {"userId": str(uuid.uuid4()), "version": 1, **data}
-    conflicts = repo.claim_emails(user["userId"], user["emails"], now)
+    claims, op = repo.email_claims, Operation.start(now)
+    conflicts = claims.claim(user["userId"], user["emails"], op, now)
     if conflicts:
         raise EmailTaken(conflicts)
+    keys = _keys(user["emails"])
     try:
         repo.insert(user)
     except Exception:
-        repo.release_emails(user["userId"], user["emails"])
+        claims.abandon(user["userId"], keys, op)
         raise
+    claims.finish(user["userId"], keys, op)
     return public_user(user)
 
 
-def get_user(repo: UsersRepository, user_id: str) -> dict[str, Any]:
-    user = repo.find(user_id)
+def get_user(repo: UsersRepository, user_id: Any) -> dict[str, Any]:
+    user = repo.find(checked_id(user_id, UserNotFound))
     if user is None:
         raise UserNotFound(str(user_id))
     return public_user(user)
@@ -87,27 +99,33 @@ def update_contact(
     """Change emails and/or address, then publish `user_updated` (an outbox relay re-sends it
     if publishing fails, because the pending flag is written with the change)."""
     data = load_payload(CONTACT_UPDATE, changes)
+    user_id = checked_id(user_id, UserNotFound)
+    claims = repo.email_claims
     for _ in range(MAX_UPDATE_ATTEMPTS):
         before = repo.find(user_id)
         if before is None:
-            raise UserNotFound(str(user_id))
+            raise UserNotFound(user_id)
         now = utcnow()
-        added = _added_emails(before.get("emails", []), data.get("emails", []))
-        conflicts = repo.claim_emails(user_id, added, now)
+        op = Operation.start(now)
+        held = _keys(before.get("emails", []))
+        wanted = data.get("emails", before.get("emails", []))
+        added = [email for email in wanted if email_key(email) not in held]
+        added_keys = _keys(added)
+        conflicts = claims.claim(user_id, added, op, now)
         if conflicts:
             raise EmailTaken(conflicts)
         fields = dict(data)
         if generation.service_owns_timestamps:
             fields["updatedAt"] = now
-        after = repo.apply_contact_change(before, fields, now)
+        after = None if op.expired(utcnow()) else repo.apply_contact_change(before, fields, now)
         if after is None:
-            repo.release_emails(user_id, added)
+            claims.abandon(user_id, added_keys, op)
             continue
-        removed = _added_emails(after["emails"], before.get("emails", []))
-        repo.release_emails(user_id, removed)
+        claims.finish(user_id, added_keys, op)
+        claims.release_unlisted(user_id, sorted(held - _keys(after["emails"])))
         publish_user_updated(repo, after, now, dispatch)
         return [public_user(before), public_user(after)]
-    raise UpdateConflict(str(user_id))
+    raise UpdateConflict(user_id)
 
 
 def publish_user_updated(
@@ -142,6 +160,5 @@ def relay_pending_events(
     return sent
 
 
-def _added_emails(current: list[str], wanted: list[str]) -> list[str]:
-    have = {email.lower() for email in current}
-    return [email for email in wanted if email.lower() not in have]
+def _keys(emails: list[str]) -> set[str]:
+    return {email_key(email) for email in emails}

@@ -54,7 +54,8 @@ def violations(node, value, path="$"):
     if isinstance(value, str):
         if len(value) < node.get("minLength", 0) or len(value) > node.get("maxLength", 10**9):
             found.append(f"{path}: length")
-        if "pattern" in node and not re.search(node["pattern"], value):
+        # PCRE's \z (end of subject) is spelled \Z in Python.
+        if "pattern" in node and not re.search(node["pattern"].replace(r"\z", r"\Z"), value):
             found.append(f"{path}: pattern")
     if "enum" in node and value not in node["enum"]:
         found.append(f"{path}: enum")
@@ -88,6 +89,7 @@ def test_internal_bookkeeping_fields_are_allowed():
         ({"emails": "a@b.c"}, "$.emails: not"),
         ({"userId": "u1"}, "$.userId: pattern"),
         ({"phoneNumber": "12"}, "$.phoneNumber: pattern"),
+        ({"phoneNumber": "1234567890\n"}, "$.phoneNumber: pattern"),
         ({"createdAt": "2026-01-01"}, "$.createdAt: not"),
         ({"deliveryAddress": {"street": "s"}}, "$.deliveryAddress.city: required"),
         ({"nickname": "bob"}, "$.nickname: not allowed"),

@@ -1,7 +1,7 @@
 """orders RPC methods and the user_updated handler with worker_factory and mongomock."""
 
 import uuid
-from unittest.mock import MagicMock
+from unittest.mock import MagicMock, call
 
 import pytest
 from nameko.testing.services import worker_factory
@@ -28,10 +28,15 @@ def order_payload(user_id=None, status="under process", emails=("ann@example.com
     return body
 
 
+def stored_user(user_id, version=1, emails=("ann@example.com",), address=ADDRESS):
+    return {"userId": user_id, "version": version, "emails": list(emails),
+            "deliveryAddress": address}  # fmt: skip
+
+
 @pytest.fixture
 def service(orders_repository):
     users = MagicMock()
-    users.get.side_effect = lambda user_id: {"userId": user_id, "version": 1}
+    users.get.side_effect = lambda user_id: stored_user(user_id)
     return worker_factory(OrdersService, repository=orders_repository, users=users)
 
 
@@ -49,10 +54,32 @@ def test_create_and_get(service):
     assert service.get(order["orderId"]) == order
 
 
-def test_create_checks_the_user_by_rpc(service):
+def test_create_checks_the_user_by_rpc_and_re_reads_it_once_stored(service):
     user_id = new_id()
     service.create(order_payload(user_id))
-    service.users.get.assert_called_once_with(user_id)
+    assert service.users.get.call_args_list == [call(user_id), call(user_id)]
+
+
+def test_an_order_naming_a_user_carries_that_users_contact(service):
+    user_id = new_id()
+    service.users.get.side_effect = lambda _: stored_user(user_id, 3, ["cur@example.com"])
+    order = service.create(order_payload(user_id, emails=["old@example.com"]))
+    assert order["userEmails"] == ["cur@example.com"]
+    # and is stamped with the version that contact came from: the v3 event is a no-op
+    assert service.handle_user_updated_v1(event(user_id, 3, ["cur@example.com"])) == 0
+    assert service.handle_user_updated_v1(event(user_id, 4)) == 1
+
+
+def test_an_update_between_the_check_and_the_insert_is_caught_up(service):
+    user_id = new_id()
+    # the user moves from v1 to v2 (and its event is handled) while the order is created
+    seen = iter([stored_user(user_id, 1, ["v1@example.com"]),
+                 stored_user(user_id, 2, ["v2@example.com"], NEW_ADDRESS)])  # fmt: skip
+    service.users.get.side_effect = lambda _: next(seen)
+    order = service.create(order_payload(user_id))
+    assert order["userEmails"] == ["v2@example.com"]
+    assert service.get(order["orderId"])["deliveryAddress"] == NEW_ADDRESS
+    assert service.handle_user_updated_v2(event(user_id, 2, ["v2@example.com"])) == 0
 
 
 def test_create_with_unknown_user(service):
@@ -156,7 +183,7 @@ def test_older_or_repeated_events_never_overwrite_newer_data(service):
 
 def test_events_older_than_the_user_seen_at_creation_are_ignored(service):
     user_id = new_id()
-    service.users.get.side_effect = lambda _: {"userId": user_id, "version": 7}
+    service.users.get.side_effect = lambda _: stored_user(user_id, 7)
     order = service.create(order_payload(user_id))
     service.handle_user_updated_v1(event(user_id, 6, ["stale@example.com"]))
     assert service.get(order["orderId"])["userEmails"] == ["ann@example.com"]
@@ -169,6 +196,41 @@ def test_events_older_than_the_user_seen_at_creation_are_ignored(service):
 def test_malformed_events_are_refused(service, body):
     with pytest.raises(MalformedEvent):
         service.handle_user_updated_v2(body)
+
+
+@pytest.mark.parametrize("bad_id", [{"$ne": None}, {"$in": ["x"]}, ["x"], 7, None, True])
+@pytest.mark.parametrize(
+    "call_with",
+    [
+        lambda s, i: s.get(i),
+        lambda s, i: s.update_status(i, "delivered"),
+        lambda s, i: s.update_details(i, {"userEmails": ["x@example.com"]}),
+    ],
+    ids=["get", "update_status", "update_details"],
+)
+def test_ids_that_are_not_strings_never_reach_a_query(service, bad_id, call_with):
+    order = service.create(order_payload())
+    with pytest.raises(ValidationFailed) as error:
+        call_with(service, bad_id)
+    assert error.value.errors == {"id": ["Must be a string."]}
+    assert service.get(order["orderId"])["orderStatus"] == "under process"
+
+
+@pytest.mark.parametrize("odd_id", ["", "x" * 5000, "o1", str(uuid.uuid4()).upper() + "\n"])
+def test_strings_no_order_id_can_have_are_not_found(service, odd_id):
+    with pytest.raises(OrderNotFound):
+        service.get(odd_id)
+
+
+def test_a_hand_set_contact_is_marked_until_the_next_user_update(service, orders_repository):
+    user_id = new_id()
+    order = service.create(order_payload(user_id))
+    service.update_details(order["orderId"], {"userEmails": ["hand@example.com"]})
+    stored = orders_repository.orders.find_one({"orderId": order["orderId"]})
+    assert stored["detailsVersion"] == stored["userVersion"] == 1
+    service.handle_user_updated_v2(event(user_id, 2))
+    stored = orders_repository.orders.find_one({"orderId": order["orderId"]})
+    assert "detailsVersion" not in stored and stored["userEmails"] == ["new@example.com"]
 
 
 def test_ping(service):

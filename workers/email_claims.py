@@ -1,0 +1,179 @@
+"""Email ownership: one claim document per normalised email, safe under any interleaving.
+
+A claim is `{_id: email key, userId, ops: [operation ids], rev, changedAt}`. An operation
+(one create or one update attempt) adds its id before it writes the user and removes it
+after; a claim is deleted only when no operation holds it, its user's stored document
+(read *after* the claim) does not list it, and `rev` (a fresh token on every change, so a
+claim deleted and made again never looks unchanged) is still the one read. So a claim
+that a committed document relies on can never be deleted, whoever races whom.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Collection
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from pymongo.errors import DuplicateKeyError
+
+from schemas.emails import email_key
+from workers.documents import utcnow
+from workers.mongo import MongoRepository
+
+USERS = "users"
+EMAIL_CLAIMS = "user_emails"
+# An operation older than this is presumed dead: its claims may be taken over.
+STALE_CLAIM_AGE = timedelta(seconds=60)
+# A live operation gives up before committing at half the stale age, so no operation
+# that others presume dead can still commit (the one timing assumption of the protocol).
+MAX_OPERATION_AGE = STALE_CLAIM_AGE / 2
+_EPOCH = datetime(1970, 1, 1)
+
+
+@dataclass(frozen=True)
+class Operation:
+    """One attempt at writing a user; its id records when it started."""
+
+    id: str
+    started: datetime
+
+    @classmethod
+    def start(cls, now: datetime | None = None) -> Operation:
+        started = now or utcnow()
+        millis = int((started - _EPOCH) / timedelta(milliseconds=1))
+        return cls(f"{millis:013d}-{uuid.uuid4().hex}", started)
+
+    @staticmethod
+    def started_at(operation_id: str) -> datetime:
+        try:
+            return _EPOCH + timedelta(milliseconds=int(operation_id.split("-", 1)[0]))
+        except ValueError:
+            return _EPOCH  # not ours: treated as long dead
+
+    def expired(self, now: datetime) -> bool:
+        return now - self.started > MAX_OPERATION_AGE
+
+
+def sorted_by_key(emails: list[str]) -> list[tuple[str, str]]:
+    """(key, email) pairs in key order: claiming in one global order means that among
+    creates that want overlapping emails, at least one always gets all of its own."""
+    return sorted({email_key(email): email for email in emails}.items())
+
+
+def new_rev() -> str:
+    return uuid.uuid4().hex
+
+
+def new_claim(key: str, user_id: str, ops: list[str], now: datetime) -> dict[str, Any]:
+    return {"_id": key, "userId": user_id, "ops": ops, "rev": new_rev(), "changedAt": now}
+
+
+def _unchanged(claim: dict[str, Any]) -> dict[str, Any]:
+    return {"rev": claim["rev"]} if "rev" in claim else {"rev": {"$exists": False}}
+
+
+class EmailClaims(MongoRepository):
+    @property
+    def claims(self) -> Any:
+        return self.database[EMAIL_CLAIMS]
+
+    def stored_keys(self, user_id: str) -> set[str]:
+        user = self.database[USERS].find_one({"userId": user_id}, {"emails": True})
+        return {email_key(e) for e in user.get("emails", [])} if user else set()
+
+    def claim(self, user_id: str, emails: list[str], op: Operation, now: datetime) -> list[str]:
+        """Claim every email for user_id under op, in key order. On a conflict, give back
+        what op took and return the emails held by others (empty list: all claimed)."""
+        wanted = sorted_by_key(emails)
+        taken: list[str] = []
+        for position, (key, email) in enumerate(wanted):
+            if self._claim_one(user_id, key, op, now):
+                taken.append(key)
+                continue
+            self.abandon(user_id, taken, op)
+            rest = wanted[position + 1 :]
+            return [email] + [e for k, e in rest if self._held_by_other(user_id, k, now)]
+        return []
+
+    def _claim_one(self, user_id: str, key: str, op: Operation, now: datetime) -> bool:
+        for _ in range(3):
+            try:
+                self.claims.insert_one(
+                    {
+                        "_id": key,
+                        "userId": user_id,
+                        "ops": [op.id],
+                        "rev": new_rev(),
+                        "changedAt": now,
+                    }
+                )
+                return True
+            except DuplicateKeyError:
+                holder = self.claims.find_one({"_id": key})
+            if holder is None:
+                continue  # released meanwhile
+            if holder["userId"] == user_id:
+                joined = self.claims.update_one(
+                    {"_id": key, "userId": user_id},
+                    {"$addToSet": {"ops": op.id}, "$set": {"rev": new_rev(), "changedAt": now}},
+                )
+                if joined.matched_count:
+                    return True
+                continue
+            if not self._is_orphan(holder, now):
+                return False
+            self._delete_unchanged(holder)
+        return False
+
+    def _held_by_other(self, user_id: str, key: str, now: datetime) -> bool:
+        holder = self.claims.find_one({"_id": key})
+        return (
+            holder is not None and holder["userId"] != user_id and not self._is_orphan(holder, now)
+        )
+
+    def _is_orphan(self, claim: dict[str, Any], now: datetime) -> bool:
+        """Nobody can rely on it: no live operation holds it and its user does not list it."""
+        if any(now - Operation.started_at(o) <= STALE_CLAIM_AGE for o in claim.get("ops", [])):
+            return False
+        return claim["_id"] not in self.stored_keys(claim["userId"])
+
+    def _delete_unchanged(self, claim: dict[str, Any]) -> None:
+        self.claims.delete_one(
+            {"_id": claim["_id"], "userId": claim["userId"], **_unchanged(claim)}
+        )
+
+    def finish(self, user_id: str, keys: Collection[str], op: Operation) -> None:
+        """op's write is committed (or abandoned): it no longer holds these claims."""
+        for key in sorted(keys):
+            self.claims.update_one(
+                {"_id": key, "userId": user_id},
+                {"$pull": {"ops": op.id}, "$set": {"rev": new_rev()}},
+            )
+
+    def abandon(self, user_id: str, keys: Collection[str], op: Operation) -> None:
+        """op will not commit: drop its hold, and the claims nobody else needs."""
+        if keys:
+            self.finish(user_id, keys, op)
+            self.release_unlisted(user_id, keys)
+
+    def release_unlisted(self, user_id: str, keys: Collection[str]) -> None:
+        """Delete user_id's claims on keys that no operation holds and that its stored
+        document does not list. The document is read after the claims, and each delete
+        requires the claim's `rev` as read, so a concurrent re-claim always survives."""
+        if not keys:
+            return  # most updates change no email: no read at all
+        idle = [
+            claim
+            for claim in self.claims.find({"_id": {"$in": sorted(keys)}, "userId": user_id})
+            if not claim.get("ops")
+        ]
+        if not idle:
+            return
+        listed = self.stored_keys(user_id)
+        for claim in idle:
+            if claim["_id"] not in listed:
+                self.claims.delete_one(
+                    {"_id": claim["_id"], "userId": user_id, **_unchanged(claim)}
+                )
