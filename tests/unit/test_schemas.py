@@ -4,6 +4,7 @@ import copy
 
 import pytest
 
+from schemas.emails import email_key
 from schemas.orders import (
     OrderCreateSchema,
     OrderDetailsUpdateSchema,
@@ -72,6 +73,20 @@ def test_valid_user_passes_both_generations():
         ("phoneNumber", "123", "phoneNumber"),
         ("phoneNumber", "1234567890123456", "phoneNumber"),
         ("phoneNumber", "555-123-4567", "phoneNumber"),
+        ("phoneNumber", "1234567890\n", "phoneNumber"),
+        ("emails", ["ann@example.com\n"], "emails"),
+        # the same address in another Unicode form, case or with a trailing dot
+        ("emails", ["ann@example.com", "ANN@EXAMPLE.COM."], "emails"),
+        ("emails", ["\u00e9@example.com", "e\u0301@example.com"], "emails"),
+        ("emails", ["ann@example.com", "\uff41nn@example.com"], "emails"),
+        ("emails", ["a@b\u00fccher.de", "a@xn--bcher-kva.de"], "emails"),
+        # bidi, zero-width and C1 control characters, in emails and in every text field
+        ("emails", ["ann\u202e@example.com"], "emails"),
+        ("emails", ["ann\u200b@example.com"], "emails"),
+        ("firstName", "Ann\u2066", "firstName"),
+        ("lastName", "Lee\u200d", "lastName"),
+        ("deliveryAddress.street", "1 Main\u0085St", "deliveryAddress"),
+        ("deliveryAddress.city", "\ufeffSpringfield", "deliveryAddress"),
         ("firstName", 5, "firstName"),
         ("userId", "mine", "userId"),
     ],
@@ -147,6 +162,7 @@ def test_details_update_allows_only_user_emails_and_address():
         ({"status": "shipping", "offset": -1}, "offset"),
         ({"status": "shipping", "offset": 2**53}, "offset"),
         ({"status": "shipping", "limit": "ten"}, "limit"),
+        ({"status": "shipping", "userId": ORDER["userId"] + "\n"}, "userId"),
     ],
 )
 def test_list_query_rules(query, error_field):
@@ -166,3 +182,32 @@ def test_event_schema_requires_version():
              "version": 3, "updatedAt": "2026-01-31T12:00:00.000Z"}  # fmt: skip
     assert field_errors(UserEventSchema(), event) == {}
     assert "version" in field_errors(UserEventSchema(), with_change(event, "version", "3"))
+
+
+@pytest.mark.parametrize(
+    ("one", "other"),
+    [
+        ("Ann@Example.com", "ann@example.com"),
+        ("ann@example.com.", "ann@example.com"),
+        ("\u00e9@example.com", "e\u0301@example.com"),  # NFC vs NFD
+        ("\uff41nn@\uff45xample.com", "ann@example.com"),  # fullwidth letters
+        ("a@B\u00fccher.DE", "a@xn--bcher-kva.de"),  # IDNA
+        ("STRASSE@x.io", "stra\u00dfe@x.io"),  # case-folding, not lower()
+    ],
+)
+def test_one_address_has_one_key(one, other):
+    assert email_key(one) == email_key(other)
+
+
+def test_different_addresses_keep_different_keys():
+    assert email_key("ann@example.com") != email_key("ann@example.org")
+    assert email_key("a_b@ex_ample.com") == "a_b@ex_ample.com"  # not an IDN: folded only
+
+
+def test_names_in_any_script_are_fine():
+    assert (
+        field_errors(
+            UserCreateV1Schema(), {**USER, "firstName": "Zo\u00eb \u674e \u0639\u0644\u064a"}
+        )
+        == {}
+    )
