@@ -68,3 +68,30 @@ def test_cli_reports_an_unreachable_server(monkeypatch, capsys):
     monkeypatch.setenv("MONGO_TIMEOUT_MS", "300")
     assert main(["setup"]) == 1
     assert "cannot reach MongoDB" in capsys.readouterr().err
+
+
+def test_check_is_clean_on_the_seed_then_finds_and_repairs_a_lost_claim(
+    mongo_uri, mongo_db_name, monkeypatch, capsys
+):
+    monkeypatch.setenv("MONGO_URI", mongo_uri)
+    monkeypatch.setenv("MONGO_DB", mongo_db_name)
+    assert main(["setup"]) == 0
+    assert main(["seed", "--random-seed", "5"]) == 0
+    assert main(["check"]) == 0
+    assert (
+        "5 users, 5 email claims, 15 orders with a user: 0 violations" in capsys.readouterr().out
+    )
+    with MongoClient(mongo_uri) as client:
+        client[mongo_db_name].user_emails.delete_one({"_id": "user3@example.com"})
+    assert main(["check"]) == 1
+    assert "missing-claim: user3@example.com" in capsys.readouterr().out
+    assert main(["check", "--repair"]) == 0
+    assert main(["check", "--json"]) == 0
+    assert '"open": 0' in capsys.readouterr().out
+
+
+def test_check_reports_an_unreachable_database(monkeypatch, capsys):
+    monkeypatch.setenv("MONGO_URI", "mongodb://127.0.0.1:9")
+    monkeypatch.setenv("MONGO_TIMEOUT_MS", "300")
+    assert main(["check"]) == 1
+    assert "cannot reach MongoDB" in capsys.readouterr().err
