@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 export PYTHONWARNINGS ?= ignore::DeprecationWarning
 
-.PHONY: bench gateway-reload run up down status test unit integration e2e lint format shell seed setup-db bootstrap clean
+.PHONY: bench bench-check gateway-reload run up down status test unit integration e2e lint format shell seed setup-db bootstrap clean
 
 bootstrap:
 	@scripts/bootstrap.sh
@@ -56,7 +56,10 @@ seed: bootstrap  ## 5 users and 15 orders (RANDOM_SEED=42)
 clean: down
 	rm -rf .run
 
-bench:  ## benchmarks on an isolated stack (own ports, vhost, db); BENCH_ARGS=--quick for ~4 min
-	@EXTRAS=bench scripts/bootstrap.sh
+bench: bench-check  ## benchmarks on an isolated stack (own ports, vhost, db); BENCH_ARGS=--quick for ~4 min
 	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	@$(PY) -m bench $(BENCH_ARGS)
+
+bench-check:  ## the bench's own smoke test (~10 s): the relay bench still counts calls and CPU
+	@EXTRAS=bench scripts/bootstrap.sh
+	@$(PY) -m bench.relay --self-check

@@ -1,6 +1,7 @@
 """`python -m bench.relay`: what one RPC costs each process, with no work in it.
 
     .venv/bin/python -m bench.relay [--threads 1 4 8] [--seconds 5] [--rounds 2]
+    .venv/bin/python -m bench.relay --self-check   # `make bench-check`: does it still measure?
 
 Starts `bench.relay_echo` (the workers' RPC entrypoint and call logging around a method that
 returns its argument) with `nameko run` in a vhost of its own, calls it from N threads
@@ -14,10 +15,12 @@ method with the JSON round trip of its argument. Never fails on a time.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import threading
 import time
 import warnings
+from collections.abc import Iterator
 from dataclasses import replace
 
 import psutil
@@ -92,13 +95,9 @@ def over_rpc(
     return result
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.relay", description=__doc__)
-    parser.add_argument("--threads", type=int, nargs="+", default=[1, 4, 8])
-    parser.add_argument("--seconds", type=float, default=5.0)
-    parser.add_argument("--rounds", type=int, default=2)
-    args = parser.parse_args(argv)
-    warnings.filterwarnings("ignore")
+@contextlib.contextmanager
+def echo_worker() -> Iterator[tuple[NamekoRpcClient, psutil.Process]]:
+    """`nameko run bench.relay_echo` in a vhost of its own, and a client that reaches it."""
     stack = BenchStack(replace(BenchConfig(), vhost="bench_relay"))
     stack.reset_vhost()
     # Logs in .run/bench/logs/relay_echo.log; stack.down() stops it and drops the vhost.
@@ -108,6 +107,46 @@ def main(argv: list[str] | None = None) -> int:
     client = NamekoRpcClient(stack.config.amqp_uri, timeout=10)
     try:
         wait_until(lambda: _answers(client), "bench.relay_echo", timeout=60)
+        yield client, worker
+    finally:
+        client.discard()
+        stack.down()
+
+
+def self_check(client: NamekoRpcClient, worker: psutil.Process) -> list[str]:
+    """What is wrong with the measurement (empty if nothing): counts, not times."""
+    problems = []
+    if client.call(SERVICE, "echo", PAYLOAD, context=CONTEXT) != PAYLOAD:
+        problems.append("the echo worker did not return its argument")
+    measured = over_rpc(client, worker, threads=2, seconds=0.5)
+    if measured["calls_per_s"] <= 10:
+        problems.append(f"only {measured['calls_per_s']:.1f} calls/s counted over RPC")
+    for process in ("caller", "worker", "rabbitmq"):
+        if measured.get(process, 0.0) <= 0:
+            problems.append(f"no CPU measured for the {process} (its process was not found?)")
+    baseline = in_process(0.2)
+    if baseline["calls_per_s"] <= measured["calls_per_s"]:
+        problems.append("the in-process baseline counted fewer calls than the RPC path")
+    return problems
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.relay", description=__doc__)
+    parser.add_argument("--threads", type=int, nargs="+", default=[1, 4, 8])
+    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument(
+        "--self-check", action="store_true", help="measure briefly; exit 1 if it measured nothing"
+    )
+    args = parser.parse_args(argv)
+    warnings.filterwarnings("ignore")
+    with echo_worker() as (client, worker):
+        if args.self_check:
+            problems = self_check(client, worker)
+            for problem in problems:
+                print(f"bench.relay self-check: {problem}")
+            print("bench.relay self-check:", "FAILED" if problems else "ok")
+            return 1 if problems else 0
         baseline = in_process(2.0)
         print(
             f"in-process (baseline): {baseline['calls_per_s']:9.0f} calls/s, "
@@ -126,9 +165,6 @@ def main(argv: list[str] | None = None) -> int:
                     f"{r['caller'] + r['worker'] + rabbit:5.3f}",
                     flush=True,
                 )
-    finally:
-        client.discard()
-        stack.down()
     return 0
 
 

@@ -1,35 +1,6 @@
-"""RPC client for the edge: nameko's wire protocol over one lean AMQP channel per thread.
+"""The edge's RPC client: nameko's wire protocol over one lean py-amqp channel per thread.
 
-Speaks exactly what `nameko.rpc` speaks (topic exchange `nameko-rpc`, routing key
-`<service>.<method>`, JSON `{"args", "kwargs"}`, `reply_to` + `correlation_id`, context as
-`nameko.*` headers, replies `{"result", "error"}`), but with py-amqp directly instead of
-`ClusterRpcProxy`: nameko's standalone proxy spends ~0.5 CPU-ms per call in kombu's
-producer pool, a synchronous publisher confirm and an acked, polling reply consumer —
-about a sixth of a whole gateway request on 2 cores (docs/performance.md).
-
-Per call this client publishes once and reads until its reply arrives:
-- `mandatory` makes the broker return a request no queue is bound for; the return
-  arrives before any reply could, so a service nobody declared is `UnknownService` (503).
-  nameko's proxy gets the same answer by waiting for a publisher confirm after every
-  publish; here the wait for the reply covers it, without a confirm round trip;
-- no publisher confirms: for a non-persistent message to a queue without an overflow
-  policy (the RPC queues have none) a confirm can only say "taken". A broker that cannot
-  take messages blocks or drops the connection instead, which ends the call as
-  `BrokerUnavailable` (503) or `RpcTimeout` (504), as before;
-- replies come by RabbitMQ's direct reply-to (`amq.rabbitmq.reply-to`): the broker hands
-  a reply straight to this channel instead of routing it through a reply queue, and no
-  queue is declared per connection. The workers' reply path (`workers/resilient_rpc.py`)
-  publishes such replies to the default exchange; nameko's own callers keep their reply
-  queues on `nameko-rpc`;
-- a service whose queue exists but has no consumer (stopped, or still reconnecting after
-  a broker restart) would hold requests until they time out: each new connection checks
-  a service's consumers once before its first call and answers `UnknownService` (503,
-  retry later) while there are none;
-- a request expires in its queue after the RPC timeout, so one the caller already gave
-  up on (504) is never executed late.
-
-A connection is single-threaded (py-amqp is not thread-safe) and opening one per request
-costs several round trips, so each thread keeps its own, rebuilt after any failure.
+Why not `ClusterRpcProxy`, and what each choice costs: docs/api.md, docs/performance.md.
 """
 
 from __future__ import annotations
@@ -45,20 +16,23 @@ from typing import Any, Protocol
 
 import amqp
 import amqp.exceptions
-from kombu.utils import json as kombu_json
 from kombu.utils.url import parse_url
 from nameko.constants import NON_PERSISTENT
-from nameko.exceptions import RpcTimeout, UnknownService, deserialize
+from nameko.exceptions import RpcTimeout, UnknownService
 from nameko.rpc import RPC_QUEUE_TEMPLATE
 
-from workers.resilient_rpc import DIRECT_REPLY_TO, publish
+from common.wire import (
+    CONNECTION_ERRORS,
+    CONTENT_TYPE,
+    DIRECT_REPLY_TO,
+    RPC_EXCHANGE,
+    decode_reply,
+    publish,
+    request_body,
+    request_headers,
+)
 
 log = logging.getLogger(__name__)
-
-RPC_EXCHANGE = "nameko-rpc"  # nameko's default (config key RPC_EXCHANGE); workers use it too
-CONTENT_TYPE = "application/json"
-# Everything that means "the broker connection is unusable" rather than "a worker said no".
-CONNECTION_ERRORS: tuple[type[BaseException], ...] = (OSError, amqp.exceptions.AMQPError)
 
 
 class BrokerUnavailable(Exception):
@@ -107,10 +81,12 @@ class ReplyChannel:
             client_properties={"connection_name": f"http_edge pid {os.getpid()}"},
         )
         self.connection.connect()
+        # A request expires after the RPC timeout: one whose caller gave up (504) never runs late.
         self.expiration = str(max(1, int(timeout * 1000)))  # ms, as AMQP wants it
         channel = self.connection.channel()
         # Declared like nameko does, so the first call works before any worker started.
         channel.exchange_declare(RPC_EXCHANGE, "topic", durable=True, auto_delete=False)
+        # Direct reply-to: the broker hands replies to this channel, no reply queue is declared.
         channel.basic_consume(DIRECT_REPLY_TO, no_ack=True, callback=self._on_reply)
         channel.events["basic_return"].add(self._on_return)
         self.channel = channel
@@ -173,10 +149,8 @@ class ReplyChannel:
         if verify_consumers or service not in self._served:
             self._check_served(service)
         correlation_id = uuid.uuid4().hex
-        headers = {f"nameko.{key}": value for key, value in context.items()}
-        headers["nameko.call_id_stack"] = [f"http_edge.{method}.{correlation_id}"]
         message = amqp.Message(
-            kombu_json.dumps({"args": args, "kwargs": kwargs}),
+            request_body(args, kwargs),
             content_type=CONTENT_TYPE,
             content_encoding="utf-8",
             # Replies can only reach this connection: a request that outlived a broker
@@ -185,9 +159,12 @@ class ReplyChannel:
             expiration=self.expiration,
             reply_to=DIRECT_REPLY_TO,
             correlation_id=correlation_id,
-            application_headers=headers,
+            application_headers=request_headers(context, f"http_edge.{method}.{correlation_id}"),
         )
         self._waiting.add(correlation_id)
+        # `mandatory`: a request no queue is bound for comes back before any reply could, as
+        # UnknownService. No publisher confirm: for a non-persistent message to a queue without
+        # an overflow policy it could only say "taken" (docs/performance.md).
         publish(self.channel, message, RPC_EXCHANGE, f"{service}.{method}", mandatory=True)
         return correlation_id
 
@@ -207,10 +184,7 @@ class ReplyChannel:
             self._waiting.discard(correlation_id)
         if isinstance(outcome, BaseException):
             raise outcome
-        reply = kombu_json.loads(outcome)
-        if reply.get("error"):
-            raise deserialize(reply["error"])
-        return reply.get("result")
+        return decode_reply(outcome)
 
     def close(self) -> None:
         try:
@@ -220,7 +194,11 @@ class ReplyChannel:
 
 
 class NamekoRpcClient:
-    """Calls nameko services; request context (request_id) travels as `nameko.*` headers."""
+    """Calls nameko services; request context (request_id) travels as `nameko.*` headers.
+
+    py-amqp is not thread-safe and a connection costs several round trips to open, so each
+    thread keeps its own, rebuilt after any failure.
+    """
 
     def __init__(self, amqp_uri: str, timeout: float) -> None:
         self.amqp_uri = amqp_uri

@@ -12,8 +12,8 @@ from nameko.constants import AMQP_URI_CONFIG_KEY
 from nameko.events import EventHandler
 from nameko.messaging import QueueConsumer
 
+from common.wire import BROKER_ERRORS
 from workers.exceptions import StorageUnavailable
-from workers.resilient_rpc import BROKER_ERRORS
 
 log = logging.getLogger(__name__)
 

@@ -1,19 +1,13 @@
-"""`rpc` entrypoint whose worker survives a broker that vanishes while the reply is sent,
-and whose replies skip the publisher confirm, the disk and the producer pool, and reach
-callers using RabbitMQ's direct reply-to (the edge) as well as nameko's reply queues."""
+"""`rpc` entrypoint that survives a broker vanishing mid-reply; replies skip the confirm, the
+disk and the producer pool, and reach direct reply-to callers (the edge) and nameko's alike."""
 
 from __future__ import annotations
 
 import inspect
 import logging
-import sys
 from typing import Any
 
-import amqp
 import amqp.exceptions
-import amqp.spec
-import kombu.exceptions
-import kombu.serialization
 from kombu import Exchange
 from nameko.amqp.publish import Publisher
 from nameko.constants import (
@@ -24,49 +18,18 @@ from nameko.constants import (
     NON_PERSISTENT,
     SERIALIZER_CONFIG_KEY,
 )
-from nameko.exceptions import IncorrectSignature, UnserializableValueError, serialize
+from nameko.exceptions import IncorrectSignature
 from nameko.rpc import Responder, Rpc, RpcConsumer
 
+from common.wire import BROKER_ERRORS, encode_reply, is_direct_reply_to, publish
+
 log = logging.getLogger(__name__)
-
-# RabbitMQ's direct reply-to pseudo-queue (the edge's client, http_edge/rpc.py, replies to
-# it; the broker rewrites it to `amq.rabbitmq.reply-to.<token>`). Such a reply must go to
-# the default exchange; nameko's own callers bind reply queues to `nameko-rpc`.
-DIRECT_REPLY_TO = "amq.rabbitmq.reply-to"
-
-# What publishing or settling a message raises when RabbitMQ is down or restarting.
-BROKER_ERRORS = (OSError, kombu.exceptions.KombuError, amqp.exceptions.AMQPError)
-
-
-def publish(
-    channel: amqp.Channel,
-    message: amqp.Message,
-    exchange: str,
-    routing_key: str,
-    mandatory: bool = False,
-) -> None:
-    """`channel.basic_publish` without py-amqp's `drain_events(timeout=0)` before it.
-
-    py-amqp reads the socket before every publish, to handle a pending `connection.blocked`
-    notice early. Neither caller here needs that: both read the connection right after
-    publishing (the edge waits for the reply, and a worker's consumer reads all the time),
-    and neither registers a blocked callback. On a worker's consumer connection that read
-    ran in the worker greenthread, and it dispatched other requests' deliveries from
-    inside a reply. It cost about a tenth of a trivial call's CPU in a worker
-    (bench/results/profiles/2026-11-25-session4-echo-worker-before.txt; docs/performance.md,
-    "The relay's own Python").
-    """
-    if channel.connection is None:
-        raise amqp.exceptions.RecoverableConnectionError("publish: channel is closed")
-    channel.send_method(
-        amqp.spec.Basic.Publish, "Bssbb", (0, exchange, routing_key, mandatory, False), message
-    )
 
 
 class ReplyPublisher(Publisher):
     # A reply goes to the caller's exclusive queue, which dies with its connection: a
     # confirm or a persistent copy cannot save a reply the broker loses (the caller times
-    # out either way), and confirming every reply was a fifth of users_v1's CPU (bench/).
+    # out either way), and confirming every reply cost a fifth of users_v1's CPU.
     use_confirms = False
     delivery_mode = NON_PERSISTENT
 
@@ -118,7 +81,7 @@ class ResilientRpcConsumer(RpcConsumer):
         return result, exc_info
 
     def _reply_exchange(self, message: Any) -> Exchange:
-        if message.properties["reply_to"].startswith(DIRECT_REPLY_TO):
+        if is_direct_reply_to(message.properties["reply_to"]):
             return DEFAULT_EXCHANGE
         return self.queue.exchange  # nameko's RPC exchange, built once in setup()
 
@@ -141,39 +104,24 @@ class ResilientRpcConsumer(RpcConsumer):
 def publish_reply(message: Any, result: Any, exc_info: Any, exchange: str) -> tuple[Any, Any]:
     """nameko's `Responder.send_response`, published on the channel the request came in on.
 
-    Same payload and properties (`{"result", "error"}`, the request's serializer and
-    correlation id, to `reply_to` on `exchange`: the RPC exchange, or the default one for
-    direct reply-to), without a producer borrowed from a pool, kombu's retry wrapper and a
-    serialization check done twice: in users_v1 that machinery cost as much CPU as the
-    socket write itself (bench/results/profiles/). Worker greenthreads already write acks
-    on this channel (nameko's ack_message); py-amqp writes each frame set under its own
+    Same payload and properties, without a pooled producer, kombu's retry wrapper and a second
+    serialization, which cost users_v1 as much CPU as the socket write (docs/performance.md).
+    Worker greenthreads already ack on this channel; py-amqp writes each frame set under a
     lock, so replies from concurrent workers never interleave.
     """
-    error = serialize(exc_info[1]) if exc_info is not None else None
-    serializer = kombu.serialization.registry.type_to_name[message.properties["content_type"]]
-    try:
-        content_type, encoding, body = kombu.serialization.dumps(
-            {"result": result, "error": error}, serializer
-        )
-    except Exception:  # noqa: BLE001 - nameko's rule: an unserializable result is an error
-        exc_info = sys.exc_info()
-        error = serialize(UnserializableValueError(result))
-        result = None
-        content_type, encoding, body = kombu.serialization.dumps(
-            {"result": None, "error": error}, serializer
-        )
+    reply = encode_reply(result, exc_info, message.properties["content_type"])
     channel = message.channel
-    reply = channel.prepare_message(
-        body,
-        content_type=content_type,
-        content_encoding=encoding,
+    prepared = channel.prepare_message(
+        reply.body,
+        content_type=reply.content_type,
+        content_encoding=reply.content_encoding,
         properties={
             "correlation_id": message.properties.get("correlation_id"),
             "delivery_mode": NON_PERSISTENT,
         },
     )
-    publish(channel, reply, exchange, message.properties["reply_to"])
-    return result, exc_info
+    publish(channel, prepared, exchange, message.properties["reply_to"])
+    return reply.result, reply.exc_info
 
 
 class ResilientRpc(Rpc):
@@ -184,8 +132,8 @@ class ResilientRpc(Rpc):
         self._signature = inspect.signature(getattr(self.container.service_cls, self.method_name))
 
     def check_signature(self, args: tuple, kwargs: dict) -> None:
-        # nameko runs inspect.getcallargs on every call, which rebuilds the method's
-        # signature each time (~5 % of a trivial call's CPU); it is built once in setup().
+        # nameko's inspect.getcallargs rebuilds the method's signature on every call; it is
+        # built once in setup() instead (docs/performance.md).
         try:
             self._signature.bind(None, *args, **kwargs)  # None: the unbound method's self
         except TypeError as exc:
