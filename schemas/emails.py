@@ -12,13 +12,15 @@ def _fold(text: str) -> str:
 
 
 def domain_key(domain: str) -> str:
-    """NFKC + case-fold, no trailing dot, IDNA (A-label) form where the name allows it."""
-    folded = _fold(domain).rstrip(".")
+    """UTS 46 mapping (which also maps `。` to `.` and lower-cases), no trailing dot, then
+    IDNA 2008 A-labels: `straße.de` stays distinct from `strasse.de`, as IDNA 2008 says."""
+    nfkc = unicodedata.normalize("NFKC", domain)
     try:
-        return idna.encode(folded, uts46=True).decode("ascii")
+        mapped = idna.uts46_remap(nfkc, std3_rules=False, transitional=False).rstrip(".")
+        return idna.encode(mapped, uts46=False).decode("ascii")
     except (idna.IDNAError, UnicodeError):
         # Not a valid IDN (`_` in a label, say): the folded form still compares equal forms.
-        return folded
+        return _fold(nfkc.replace("\u3002", ".")).rstrip(".")
 
 
 def email_key(email: str) -> str:

@@ -57,18 +57,29 @@ class FullMatch(validate.Regexp):
 
 
 # Cc: C0/C1 controls and DEL; Cf: format characters (bidi overrides and isolates,
-# zero-width space/joiners, BOM, soft hyphen); Zl/Zp: line and paragraph separators.
-REFUSED_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp"})
+# zero-width space/joiners, BOM, soft hyphen); Zl/Zp: line and paragraph separators;
+# Cs: lone surrogates (bson cannot encode them); Co/Cn: private use and unassigned.
+REFUSED_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp", "Cs", "Co", "Cn"})
+# Unicode's Default_Ignorable_Code_Point characters outside Cf (combining grapheme
+# joiner, variation selectors, Hangul fillers): invisible, so two keys would look alike.
+INVISIBLE = frozenset(
+    [0x034F, 0x115F, 0x1160, 0x17B4, 0x17B5, 0x3164, 0xFFA0]
+    + list(range(0x180B, 0x1810))
+    + list(range(0xFE00, 0xFE10))
+    + list(range(0xE0100, 0xE01F0))
+)
 
 
 def printable(value: str) -> None:
-    """No control, bidi or zero-width characters: they break logs and CSV exports, and make
-    two strings that look the same compare different.
+    """No control, bidi, zero-width or otherwise invisible characters: they break logs and
+    CSV exports, and make two strings that look the same compare different.
 
     A plain function on purpose: it tightens the API without changing the stored-document
     patterns of SPEC §1 that the Mongo validators are generated from."""
-    if any(unicodedata.category(ch) in REFUSED_CATEGORIES for ch in value):
-        raise ValidationError("Must not contain control, bidi or zero-width characters.")
+    if any(ord(ch) in INVISIBLE or unicodedata.category(ch) in REFUSED_CATEGORIES for ch in value):
+        raise ValidationError(
+            "Must not contain control, bidi, zero-width or invisible characters."
+        )
 
 
 def text(*, required: bool = False) -> fields.String:

@@ -21,7 +21,7 @@ from schemas.fields import ORDER_STATUSES
 from schemas.mongo_validators import VALIDATORS
 from workers import invariants
 from workers.documents import utcnow
-from workers.email_claims import new_claim
+from workers.email_claims import migrate_legacy_claims, new_claim
 from workers.mongo import database_name, mongo_client
 from workers.orders_repository import ORDERS
 from workers.users_repository import EMAIL_CLAIMS, USERS
@@ -75,6 +75,9 @@ def setup_database(db: Database, reset: bool = False) -> list[str]:
         for keys, index_options in INDEXES[name]:
             db[name].create_index(index_keys(keys), **index_options)
     actions.append("indexes ensured")
+    migrated = migrate_legacy_claims(db)
+    if migrated:
+        actions.append(f"migrated {migrated} email claims to the normalised key")
     return actions
 
 

@@ -10,6 +10,7 @@ that a committed document relies on can never be deleted, whoever races whom.
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import Collection
 from dataclasses import dataclass
@@ -62,6 +63,11 @@ def sorted_by_key(emails: list[str]) -> list[tuple[str, str]]:
     return sorted({email_key(email): email for email in emails}.items())
 
 
+def live_operations(claim: dict[str, Any], now: datetime) -> list[str]:
+    """The operations holding a claim that may still commit (the others are presumed dead)."""
+    return [o for o in claim.get("ops", []) if now - Operation.started_at(o) <= STALE_CLAIM_AGE]
+
+
 def new_rev() -> str:
     return uuid.uuid4().hex
 
@@ -70,7 +76,8 @@ def new_claim(key: str, user_id: str, ops: list[str], now: datetime) -> dict[str
     return {"_id": key, "userId": user_id, "ops": ops, "rev": new_rev(), "changedAt": now}
 
 
-def _unchanged(claim: dict[str, Any]) -> dict[str, Any]:
+def unchanged_filter(claim: dict[str, Any]) -> dict[str, Any]:
+    """Matches the claim only as it was read (rev is a fresh token on every change)."""
     return {"rev": claim["rev"]} if "rev" in claim else {"rev": {"$exists": False}}
 
 
@@ -135,13 +142,13 @@ class EmailClaims(MongoRepository):
 
     def _is_orphan(self, claim: dict[str, Any], now: datetime) -> bool:
         """Nobody can rely on it: no live operation holds it and its user does not list it."""
-        if any(now - Operation.started_at(o) <= STALE_CLAIM_AGE for o in claim.get("ops", [])):
+        if live_operations(claim, now):
             return False
         return claim["_id"] not in self.stored_keys(claim["userId"])
 
     def _delete_unchanged(self, claim: dict[str, Any]) -> None:
         self.claims.delete_one(
-            {"_id": claim["_id"], "userId": claim["userId"], **_unchanged(claim)}
+            {"_id": claim["_id"], "userId": claim["userId"], **unchanged_filter(claim)}
         )
 
     def finish(self, user_id: str, keys: Collection[str], op: Operation) -> None:
@@ -164,10 +171,11 @@ class EmailClaims(MongoRepository):
         requires the claim's `rev` as read, so a concurrent re-claim always survives."""
         if not keys:
             return  # most updates change no email: no read at all
+        now = utcnow()
         idle = [
             claim
             for claim in self.claims.find({"_id": {"$in": sorted(keys)}, "userId": user_id})
-            if not claim.get("ops")
+            if not live_operations(claim, now)
         ]
         if not idle:
             return
@@ -175,5 +183,25 @@ class EmailClaims(MongoRepository):
         for claim in idle:
             if claim["_id"] not in listed:
                 self.claims.delete_one(
-                    {"_id": claim["_id"], "userId": user_id, **_unchanged(claim)}
+                    {"_id": claim["_id"], "userId": user_id, **unchanged_filter(claim)}
                 )
+
+
+def migrate_legacy_claims(database: Any) -> int:
+    """Claims written before operation ids (`{_id: lower-cased email, userId, claimedAt}`)
+    move to their normalised key and the current shape; returns how many changed."""
+    claims, moved = database[EMAIL_CLAIMS], 0
+    for claim in list(claims.find({"rev": {"$exists": False}})):
+        key, changed_at = email_key(claim["_id"]), claim.get("claimedAt") or utcnow()
+        if key != claim["_id"]:
+            # Already claimed under the new key: the audit reports it if that is a conflict.
+            with contextlib.suppress(DuplicateKeyError):
+                claims.insert_one(new_claim(key, claim["userId"], [], changed_at))
+            claims.delete_one({"_id": claim["_id"], "rev": {"$exists": False}})
+        else:
+            claims.update_one(
+                {"_id": key, "rev": {"$exists": False}},
+                {"$set": {"ops": [], "rev": new_rev(), "changedAt": changed_at}},
+            )
+        moved += 1
+    return moved

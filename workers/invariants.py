@@ -17,9 +17,10 @@ from workers.email_claims import (
     EMAIL_CLAIMS,
     STALE_CLAIM_AGE,
     USERS,
-    Operation,
+    live_operations,
     new_claim,
     new_rev,
+    unchanged_filter,
 )
 from workers.orders_repository import DETAILS_OVERRIDE, ORDERS
 
@@ -36,6 +37,7 @@ class Audit:
     users: int = 0
     claims: int = 0
     orders: int = 0
+    scoped: bool = False
     violations: list[Violation] = field(default_factory=list)
 
     @property
@@ -55,7 +57,7 @@ def audit(
     """The whole database, or only what concerns `user_ids` (their emails' claims and their
     orders: how a test audits its own users on a database other tests share)."""
     now = now or utcnow()
-    result = Audit()
+    result = Audit(scoped=user_ids is not None)
     scope: dict[str, Any] = {} if user_ids is None else {"userId": {"$in": sorted(user_ids)}}
     users = {u["userId"]: u for u in db[USERS].find(scope, {"_id": False})}
     keys = sorted({email_key(e) for u in users.values() for e in u.get("emails", [])})
@@ -107,39 +109,25 @@ def _check_claims(
     db: Database, owners: dict, claims: dict, result: Audit, repair: bool, now: datetime
 ) -> None:
     """No claim outlives its purpose: unlisted claims and dead operations older than the
-    stale age (younger ones may belong to an operation still in flight)."""
+    stale age (younger ones may belong to an operation still in flight). `owners` covers
+    the users in scope; a claim of anyone else is not judged here."""
+    in_scope = {user for holders in owners.values() for user in holders}
     for key, claim in sorted(claims.items()):
-        live = [
-            o for o in claim.get("ops", []) if now - Operation.started_at(o) <= STALE_CLAIM_AGE
-        ]
+        if result.scoped and claim["userId"] not in in_scope:
+            continue
+        live = live_operations(claim, now)
         changed = as_datetime(claim.get("changedAt") or claim.get("claimedAt") or now)
-        settled = now - changed > STALE_CLAIM_AGE
-        unchanged = (
-            {"_id": key, "rev": claim["rev"]}
-            if "rev" in claim
-            else {"_id": key, "rev": {"$exists": False}}
-        )
+        unchanged = {"_id": key, **unchanged_filter(claim)}
         if claim["userId"] not in owners.get(key, set()):
-            if not live and settled:
+            if not live and now - changed > STALE_CLAIM_AGE:
                 fixed = repair and db[EMAIL_CLAIMS].delete_one(unchanged).deleted_count == 1
-                result.add(
-                    "orphan-claim",
-                    f"{key} claimed by {claim['userId']}, who does not list it",
-                    fixed,
-                )
+                detail = f"{key} claimed by {claim['userId']}, who does not list it"
+                result.add("orphan-claim", detail, fixed)
         elif len(live) < len(claim.get("ops", [])):
-            fixed = (
-                repair
-                and db[EMAIL_CLAIMS]
-                .update_one(unchanged, {"$set": {"ops": live, "rev": new_rev()}})
-                .modified_count
-                == 1
-            )
-            result.add(
-                "dead-operation",
-                f"{key} still names operations older than {STALE_CLAIM_AGE}",
-                fixed,
-            )
+            pulled = {"$set": {"ops": live, "rev": new_rev()}}
+            fixed = repair and db[EMAIL_CLAIMS].update_one(unchanged, pulled).modified_count == 1
+            detail = f"{key} still names operations older than {STALE_CLAIM_AGE}"
+            result.add("dead-operation", detail, fixed)
 
 
 def _check_orders(

@@ -14,7 +14,14 @@ from schemas.orders import (
 )
 from schemas.users import UserEventSchema
 from workers.documents import checked_id, load_payload, public_order, utcnow
-from workers.exceptions import OrderNotFound, UnknownUser, UserNotFound, ValidationFailed
+from workers.exceptions import (
+    OrderNotFound,
+    UnknownUser,
+    UpdateConflict,
+    UserNotFound,
+    ValidationFailed,
+)
+from workers.orders_repository import DETAILS_OVERRIDE
 
 FetchUser = Callable[[str], dict[str, Any]]
 
@@ -45,7 +52,13 @@ def create_order(repo: Any, payload: Any, fetch_user: FetchUser) -> dict[str, An
     order["createdAt"] = order["updatedAt"] = utcnow()
     repo.insert(order)
     if "userId" in data:
-        order = _catch_up(repo, order, fetch_user)
+        try:
+            order = _catch_up(repo, order, fetch_user)
+        except Exception:
+            # Not knowing the user's latest contact, the order could stay stale for ever:
+            # it is withdrawn and the caller's error says to retry (nothing half-made stays).
+            repo.delete(order["orderId"])
+            raise
     return public_order(order)
 
 
@@ -94,6 +107,10 @@ def list_orders(
     return [public_order(order) for order in orders]
 
 
+# A user event landing between the read and the write of a details change retries it.
+MAX_DETAILS_ATTEMPTS = 10
+
+
 def _update(repo: Any, order_id: Any, fields: dict[str, Any]) -> tuple[dict, dict]:
     order_id = checked_id(order_id, OrderNotFound)
     changed = repo.update_fields(order_id, {**fields, "updatedAt": utcnow()})
@@ -109,12 +126,23 @@ def update_status(repo: Any, order_id: Any, status: Any) -> list[dict[str, Any]]
 
 
 def update_details(repo: Any, order_id: Any, changes: Any) -> list[dict[str, Any]]:
-    """A hand-set contact holds until the user's next update, which overwrites it."""
+    """A hand-set contact holds until the user's next update, which overwrites it. The
+    user version it was set at is written with it (compare-and-set on `userVersion`), so
+    neither an event nor `micro-db check --repair` can mistake it for a stale one."""
     data = load_payload(SCHEMAS[OrderDetailsUpdateSchema], changes)
-    before, after = _update(repo, order_id, data)
-    if "userVersion" in before:
-        repo.mark_details_override(before["orderId"], before["userVersion"])
-    return [public_order(before), public_order(after)]
+    order_id = checked_id(order_id, OrderNotFound)
+    for _ in range(MAX_DETAILS_ATTEMPTS):
+        current = repo.find(order_id)
+        if current is None:
+            raise OrderNotFound(order_id)
+        fields = {**data, "updatedAt": utcnow()}
+        if "userVersion" in current:
+            fields[DETAILS_OVERRIDE] = current["userVersion"]
+        changed = repo.update_fields(order_id, fields, user_version=current.get("userVersion"))
+        if changed is not None:
+            before, after = changed
+            return [public_order(before), public_order(after)]
+    raise UpdateConflict(order_id)
 
 
 class MalformedEvent(ValidationFailed):

@@ -43,12 +43,17 @@ class OrdersRepository(MongoRepository):
         )
         return list(cursor)
 
+    def delete(self, order_id: str) -> None:
+        self.orders.delete_one({"orderId": order_id})
+
     def update_fields(
-        self, order_id: str, fields: dict[str, Any]
+        self, order_id: str, fields: dict[str, Any], user_version: int | None = None
     ) -> tuple[dict[str, Any], dict[str, Any]] | None:
-        """Set fields atomically and return (before, after), or None if there is no order."""
+        """Set fields atomically and return (before, after), or None if there is no order
+        (or, given `user_version`, none still holding that version of its user)."""
+        guard = {} if user_version is None else {"userVersion": user_version}
         before = self.orders.find_one_and_update(
-            {"orderId": order_id},
+            {"orderId": order_id, **guard},
             {"$set": fields},
             return_document=ReturnDocument.BEFORE,
         )
@@ -56,14 +61,6 @@ class OrdersRepository(MongoRepository):
             return None
         before = without_object_id(before)
         return before, {**before, **fields}
-
-    def mark_details_override(self, order_id: str, user_version: int) -> None:
-        """Record that the contact was set by hand at this user version (the audit then
-        expects it to differ from the user's); an event for a newer version clears it."""
-        self.orders.update_one(
-            {"orderId": order_id, "userVersion": user_version},
-            {"$set": {DETAILS_OVERRIDE: user_version}},
-        )
 
     def apply_user_contact(
         self,

@@ -22,7 +22,7 @@ from workers.documents import (
     utcnow,
 )
 from workers.email_claims import Operation
-from workers.exceptions import EmailTaken, UpdateConflict, UserNotFound
+from workers.exceptions import EmailTaken, StorageUnavailable, UpdateConflict, UserNotFound
 from workers.users_repository import UsersRepository
 
 log = logging.getLogger(__name__)
@@ -63,8 +63,14 @@ def create_user(repo: UsersRepository, payload: Any, generation: Generation) -> 
     if conflicts:
         raise EmailTaken(conflicts)
     keys = _keys(user["emails"])
+    if op.expired(utcnow()):
+        claims.abandon(user["userId"], keys, op)
+        raise StorageUnavailable("The create took too long to commit safely; retry it.")
     try:
         repo.insert(user)
+    except StorageUnavailable:
+        # The write may still land: the claims stay held and expire with the operation.
+        raise
     except Exception:
         claims.abandon(user["userId"], keys, op)
         raise
