@@ -1,7 +1,8 @@
 """The service `python -m bench.relay` calls: the workers' RPC plumbing around no work at all.
 
 Same entrypoint (`workers.resilient_rpc.rpc`: signature check, reply on the request's
-channel) and the same per-call JSON log line (`RequestLogging`) as users_v1 and users_v2,
+channel), the same per-call JSON log line (`RequestLogging`) and metrics (`WorkerMetrics`)
+as users_v1 and users_v2,
 so what a call costs this worker is what the relay costs theirs.
 """
 
@@ -10,12 +11,14 @@ from __future__ import annotations
 from typing import Any
 
 from workers.logs import RequestLogging
+from workers.metrics import WorkerMetrics
 from workers.resilient_rpc import rpc
 
 
 class RelayEcho:
     name = "relay_echo"
     request_logging = RequestLogging()
+    metrics = WorkerMetrics()
 
     @rpc
     def echo(self, payload: Any) -> Any:

@@ -9,6 +9,7 @@ from nameko.rpc import RpcProxy
 from workers import orders_domain
 from workers.exceptions import ServiceError
 from workers.logs import RequestLogging
+from workers.metrics import WorkerMetrics
 from workers.mongo import MongoStore
 from workers.orders_repository import OrdersRepository
 from workers.reliable_events import reliable_event_handler
@@ -36,6 +37,7 @@ class OrdersService:
     repository: OrdersRepository = MongoStore(OrdersRepository)
     users = UsersRpc()
     request_logging = RequestLogging()
+    metrics = WorkerMetrics()
 
     @rpc(expected_exceptions=ServiceError)
     def create(self, payload: Any) -> dict[str, Any]:

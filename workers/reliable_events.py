@@ -13,6 +13,7 @@ from nameko.events import EventHandler
 from nameko.messaging import QueueConsumer
 
 from common.wire import BROKER_ERRORS
+from workers import metrics
 from workers.exceptions import StorageUnavailable
 
 log = logging.getLogger(__name__)
@@ -44,6 +45,13 @@ class DeadLetteringQueueConsumer(QueueConsumer):
             exc,
             extra={"dead_letter": True, "routing_key": message.delivery_info.get("routing_key")},
         )
+        exchange = str(message.delivery_info.get("exchange") or "")
+        metrics.event_settled(
+            self.container.service_name,
+            exchange.removesuffix(".events"),  # nameko's event exchange: "<service>.events"
+            str(message.delivery_info.get("routing_key")),
+            metrics.DEAD_LETTERED,
+        )
         with contextlib.suppress(ConnectionError):
             message.reject(requeue=False)
 
@@ -73,11 +81,14 @@ class ReliableEventHandler(EventHandler):
         self, message: Any, worker_ctx: Any, result: Any = None, exc_info: Any = None
     ) -> tuple[Any, Any]:
         if exc_info is None:
+            self._count(worker_ctx, metrics.APPLIED)
             self._settle(self.queue_consumer.ack_message, message)
         elif isinstance(exc_info[1], TRANSIENT_ERRORS):
+            self._count(worker_ctx, metrics.RETRIED)
             eventlet.sleep(RETRY_DELAY_SECONDS)
             self._settle(self.queue_consumer.requeue_message, message)
         else:
+            self._count(worker_ctx, metrics.DEAD_LETTERED)
             log.error(
                 "event %s rejected to %s: %s",
                 self.event_type,
@@ -90,6 +101,12 @@ class ReliableEventHandler(EventHandler):
             )
             self._reject(message)
         return result, exc_info
+
+    def _count(self, worker_ctx: Any, outcome: str) -> None:
+        event = worker_ctx.args[0] if worker_ctx.args else None
+        metrics.event_settled(
+            self.container.service_name, self.source_service, self.event_type, outcome, event
+        )
 
     def _settle(self, settle: Any, message: Any) -> None:
         # nameko skips the ack on a connection it knows is closed, but a socket that just

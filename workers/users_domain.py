@@ -13,6 +13,7 @@ from marshmallow import Schema
 
 from schemas.emails import email_key
 from schemas.users import UserContactUpdateSchema, UserCreateV1Schema, UserCreateV2Schema
+from workers import metrics
 from workers.documents import (
     checked_id,
     load_payload,
@@ -61,6 +62,7 @@ def create_user(repo: UsersRepository, payload: Any, generation: Generation) -> 
     claims, op = repo.email_claims, Operation.start(now)
     conflicts = claims.claim(user["userId"], user["emails"], op, now)
     if conflicts:
+        metrics.email_claim_conflict()
         raise EmailTaken(conflicts)
     keys = _keys(user["emails"])
     if op.expired(utcnow()):
@@ -119,6 +121,7 @@ def update_contact(
         added_keys = _keys(added)
         conflicts = claims.claim(user_id, added, op, now)
         if conflicts:
+            metrics.email_claim_conflict()
             raise EmailTaken(conflicts)
         fields = dict(data)
         if generation.service_owns_timestamps:
@@ -158,9 +161,11 @@ def relay_pending_events(
     """Publish events whose update committed but whose publish never confirmed."""
     cutoff = utcnow() - timedelta(seconds=older_than_seconds)
     sent = 0
-    for user in repo.pending_events(cutoff):
+    pending = repo.pending_events(cutoff)
+    for user in pending:
         if publish_user_updated(repo, user, user["eventPendingSince"], dispatch):
             sent += 1
+    metrics.outbox_backlog(len(pending) - sent)  # no extra query: nx scans for ranges
     if sent:
         log.info("relayed %d pending user_updated events", sent)
     return sent

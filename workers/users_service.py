@@ -10,6 +10,7 @@ from nameko.timer import timer
 from workers import users_domain
 from workers.exceptions import ServiceError
 from workers.logs import RequestLogging
+from workers.metrics import WorkerMetrics
 from workers.mongo import MongoStore
 from workers.resilient_rpc import rpc  # survives a broker restart mid-reply
 from workers.users_repository import UsersRepository
@@ -27,6 +28,7 @@ class UsersService:
     # mandatory: an event no queue would take is reported, stays pending and is relayed later.
     dispatch = EventDispatcher(mandatory=True)
     request_logging = RequestLogging()
+    metrics = WorkerMetrics()
 
     @rpc(expected_exceptions=ServiceError)
     def create(self, payload: Any) -> dict[str, Any]:

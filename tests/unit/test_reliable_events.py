@@ -15,6 +15,7 @@ from workers.reliable_events import ReliableEventHandler
 def handler(monkeypatch):
     monkeypatch.setattr(reliable_events, "RETRY_DELAY_SECONDS", 0)
     handler = ReliableEventHandler("users_v2", "user_updated")
+    handler.container = MagicMock(service_name="orders")  # what bind() gives it, for metrics
     handler.queue_consumer = MagicMock()
     handler.dead_letter_queue = MagicMock()
     return handler
