@@ -13,7 +13,7 @@ from unittest.mock import MagicMock
 import pytest
 from nameko.containers import ServiceContainer
 from nameko.testing.services import entrypoint_hook, replace_dependencies
-from prometheus_client import CollectorRegistry
+from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.parser import text_string_to_metric_families
 
 from workers import metrics, reliable_events
@@ -332,3 +332,35 @@ def test_no_port_configured_serves_nothing(started, users_repository, recorded):
     assert series(recorded, "worker_rpc_calls_total") == {
         labels(service="users_v1", generation="v1", method="create", outcome="ok"): 1
     }
+
+
+def test_rpc_series_read_as_prometheus_client_metrics_would():
+    """The lock-free RPC collector exposes what a Counter and a Histogram would."""
+    ours, theirs = CollectorRegistry(), CollectorRegistry()
+    recorded = metrics.MetricSet(ours).rpc
+    calls = Counter("worker_rpc_calls", "", ["service", "generation", "method", "outcome"],
+                    registry=theirs)  # fmt: skip
+    durations = Histogram("worker_rpc_duration_seconds", "", ["service", "generation", "method"],
+                          buckets=metrics.RPC_BUCKETS, registry=theirs)  # fmt: skip
+    # on a bound, just past one, the first and last buckets and past the last (+Inf)
+    for seconds, outcome in [(0.0005, "ok"), (0.001, "ok"), (0.0011, "UserNotFound"),
+                             (0.7, "ok"), (30, "unexpected"), (31, "ok")]:  # fmt: skip
+        recorded.record("users_v1", "v1", "get", outcome, seconds)
+        calls.labels("users_v1", "v1", "get", outcome).inc()
+        durations.labels("users_v1", "v1", "get").observe(seconds)
+
+    def exposed(registry: CollectorRegistry) -> set[tuple]:
+        return {
+            (s.name, tuple(sorted(s.labels.items())), s.value)
+            for family in registry.collect()
+            for s in family.samples
+            if not s.name.endswith("_created")
+        }
+
+    assert exposed(ours) == exposed(theirs)
+    assert (
+        series(ours, "worker_rpc_duration_seconds_bucket")[
+            labels(service="users_v1", generation="v1", method="get", le="0.001")
+        ]
+        == 2
+    )
