@@ -230,10 +230,10 @@ class WorkerMetrics(DependencyProvider):
         self.generation = generation_of(self.container.service_cls)
         self.labels = (self.service, self.generation)
         port = self.container.config.get("METRICS_PORT")
-        self.serving = port not in (None, "")
-        if self.serving:
+        if port not in (None, ""):
             bind = self.container.config.get("METRICS_BIND") or DEFAULT_BIND
             server.acquire(bind, int(port))
+            self.serving = True
 
     def stop(self) -> None:
         self._release()

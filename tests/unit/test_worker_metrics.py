@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import socket
 import urllib.request
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -364,3 +365,17 @@ def test_rpc_series_read_as_prometheus_client_metrics_would():
         ]
         == 2
     )
+
+
+def test_a_port_already_taken_fails_the_start():
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        config = {"AMQP_URI": "memory://", "METRICS_PORT": taken.getsockname()[1]}
+        container = ServiceContainer(UsersV1, config)  # extensions hold it by a weak reference
+        provider = provider_of(container)
+        with pytest.raises(OSError):
+            provider.setup()
+    provider.stop()  # what nameko does to a container that failed to start
+    assert metrics.serving_port() is None
+    assert metrics.server.users == 0  # the failed start holds no share of a server
