@@ -1,0 +1,249 @@
+"""Per-component RabbitMQ accounts on the real broker: the stack works with them, and each
+account is refused what it does not own (every refusal first shown to succeed for the owner)."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import amqp
+import amqp.exceptions
+import pytest
+import requests
+from kombu.utils.url import parse_url
+from nameko.containers import ServiceContainer
+from pymongo import MongoClient
+
+from common import broker_accounts
+from common.broker_accounts import DEFAULT_EXCHANGE, RPC_EXCHANGE, WORKER_CONFIG
+from http_edge.rpc import NamekoRpcClient
+from tests.conftest import RABBIT_API, Vhost
+from tests.integration.conftest import ADDRESS, wait_for
+from workers.db_commands import setup_database
+from workers.orders import OrdersService
+from workers.users_v1 import UsersV1
+from workers.users_v2 import UsersV2
+
+pytestmark = pytest.mark.integration
+
+ORDERS_QUEUE = "rpc-orders"
+V1_EVENTS_QUEUE = "evt-users_v1-user_updated--orders.handle_user_updated_v1"
+V2_EVENTS_QUEUE = "evt-users_v2-user_updated--orders.handle_user_updated_v2"
+DEAD_LETTERS = f"{V1_EVENTS_QUEUE}.dead-letter"
+Action = Callable[[amqp.Channel], object]
+
+
+class Broker:
+    """A fresh vhost with every component's account provisioned; deleted afterwards."""
+
+    def __init__(self, run_dir: Path) -> None:
+        self.vhost = Vhost()  # also grants guest, the administrator the controls use
+        self.vhost.create()
+        self.uris = broker_accounts.provision(RABBIT_API, self.vhost.name, run_dir)
+
+    def close(self) -> None:
+        broker_accounts.deprovision(RABBIT_API, self.vhost.name)
+        self.vhost.delete()
+
+    def attempt(self, component: str, action: Action) -> int | None:
+        """Run `action` on a channel as `component`: None if the broker allowed it, else the
+        AMQP reply code it closed the channel with (403 = ACCESS_REFUSED)."""
+        uri = self.vhost.uri if component == "admin" else self.uris[component]
+        url = parse_url(uri)
+        connection = amqp.Connection(
+            f"{url['hostname']}:{url['port']}",
+            userid=url["userid"],
+            password=url["password"],
+            virtual_host=url["virtual_host"],
+            confirm_publish=True,  # a refused publish then fails here, not later
+        )
+        connection.connect()
+        try:
+            action(connection.channel())
+            return None
+        except amqp.exceptions.AMQPError as error:
+            return error.code
+        finally:
+            connection.collect()
+
+
+@pytest.fixture(scope="module")
+def broker(tmp_path_factory) -> Iterator[Broker]:
+    broker = Broker(tmp_path_factory.mktemp("run"))
+    yield broker
+    broker.close()
+
+
+@pytest.fixture(scope="module")
+def services(broker, wire_server) -> Iterator[dict[str, ServiceContainer]]:
+    """The three workers, each on its own account, against their own database."""
+    name = f"test_{uuid.uuid4().hex[:12]}"
+    client = MongoClient(wire_server.uri)
+    setup_database(client[name])
+    base = {"MONGO_URI": wire_server.uri, "MONGO_DB": name, "MONGO_TIMEOUT_MS": 3000,
+            "serializer": "json", **WORKER_CONFIG}  # fmt: skip
+    containers = {}
+    for service_cls in (UsersV1, UsersV2, OrdersService):
+        config = {**base, "AMQP_URI": broker.uris[service_cls.name]}
+        containers[service_cls.name] = container = ServiceContainer(service_cls, config)
+        container.start()
+    yield containers
+    for container in containers.values():
+        container.stop()
+    client.drop_database(name)
+    client.close()
+
+
+@pytest.fixture(scope="module")
+def edge(broker, services) -> NamekoRpcClient:
+    return NamekoRpcClient(broker.uris["edge"], timeout=10)
+
+
+def unique_email(tag: str = "user") -> str:
+    return f"{tag}-{uuid.uuid4().hex[:10]}@example.com"
+
+
+def order_for(user: dict) -> dict:
+    return {"userId": user["userId"], "items": [{"itemId": "sku-1", "quantity": 1, "price": 3.0}],
+            "userEmails": user["emails"], "deliveryAddress": user["deliveryAddress"],
+            "orderStatus": "under process"}  # fmt: skip
+
+
+def forged_event() -> bytes:
+    # The attack from issue 11: a contact nobody chose, pinned by a huge version.
+    return json.dumps({"userId": str(uuid.uuid4()), "userEmails": [unique_email("forged")],
+                       "deliveryAddress": ADDRESS, "version": 2**40,
+                       "updatedAt": "2026-01-01T00:00:00Z"}).encode()  # fmt: skip
+
+
+def publish(exchange: str, routing_key: str = "user_updated") -> Action:
+    def action(channel: amqp.Channel) -> None:
+        message = amqp.Message(forged_event(), content_type="application/json")
+        channel.basic_publish(message, exchange=exchange, routing_key=routing_key)
+
+    return action
+
+
+def get(queue: str) -> Action:
+    return lambda channel: channel.basic_get(queue)  # a message taken is requeued on close
+
+
+def consume(queue: str) -> Action:
+    def action(channel: amqp.Channel) -> None:
+        channel.basic_cancel(channel.basic_consume(queue, callback=lambda message: None))
+
+    return action
+
+
+def declare_queue(queue: str) -> Action:
+    # The arguments nameko's RpcConsumer uses, so a permitted declare is a no-op.
+    return lambda channel: channel.queue_declare(queue, durable=True, auto_delete=False)
+
+
+def declare_exchange(exchange: str) -> Action:
+    return lambda channel: channel.exchange_declare(
+        exchange, "topic", durable=True, auto_delete=False
+    )
+
+
+def connected_users(broker: Broker) -> set[str]:
+    response = requests.get(f"{RABBIT_API}/api/vhosts/{broker.vhost.name}/connections", timeout=10)
+    response.raise_for_status()
+    return {connection["user"] for connection in response.json()}
+
+
+# -- the stack on its own accounts ------------------------------------------------------
+def test_rpc_and_events_work_on_the_components_own_accounts(broker, services, edge):
+    context = {"request_id": uuid.uuid4().hex}
+
+    def call(service: str, method: str, *args: object) -> dict:
+        return edge.call(service, method, *args, context=context)
+
+    for users in ("users_v1", "users_v2"):
+        user = call(users, "create", {"emails": [unique_email()], "deliveryAddress": ADDRESS})
+        order = call("orders", "create", order_for(user))
+        moved = unique_email("moved")
+        call(users, "update", user["userId"], {"emails": [moved]})
+
+        # The user_updated event, published on users' own account, reached orders.
+        stored = order["orderId"]
+        wait_for(lambda o=stored, e=[moved]: call("orders", "get", o)["userEmails"] == e)
+
+    expected = {broker_accounts.account_name(c, broker_accounts.default_prefix(broker.vhost.name))
+                for c in ("users_v1", "users_v2", "orders", "edge")}  # fmt: skip
+    # The management API lists connections a few seconds late (its statistics interval).
+    assert wait_for(lambda: connected_users(broker) >= expected, timeout=15)
+    assert connected_users(broker) <= expected  # guest (or anyone else) connects nowhere
+
+
+# -- refusals: each (intruder, action) first succeeds for the owner ----------------------
+FORGED_PUBLISHES = [
+    ("edge", "users_v1.events", "users_v1"),
+    ("edge", "users_v2.events", "users_v2"),
+    ("orders", "users_v1.events", "users_v1"),
+    ("orders", "users_v2.events", "users_v2"),
+    ("users_v1", "users_v2.events", "users_v2"),
+    ("users_v2", "users_v1.events", "users_v1"),
+]
+
+
+@pytest.mark.parametrize(("intruder", "exchange", "owner"), FORGED_PUBLISHES)
+def test_only_a_users_service_publishes_its_user_updated(broker, services, intruder, exchange,
+                                                         owner):  # fmt: skip
+    assert broker.attempt(owner, publish(exchange)) is None
+    assert broker.attempt(intruder, publish(exchange)) == 403
+
+
+def test_the_edge_cannot_drop_a_forged_event_into_the_orders_queue(broker, services):
+    # The default exchange routes to any queue by name: workers need it for direct
+    # reply-to replies, the edge does not.
+    forge = publish("", routing_key=V1_EVENTS_QUEUE)
+    assert broker.attempt("orders", forge) is None
+    assert broker.attempt("edge", forge) == 403
+
+
+def test_the_edge_publishes_rpc_requests_only(broker, services):
+    request = publish(RPC_EXCHANGE, routing_key="orders.ping")
+    assert broker.attempt("edge", request) is None
+    assert broker.attempt("edge", publish("amq.topic", routing_key="orders.ping")) == 403
+    assert DEFAULT_EXCHANGE not in broker_accounts.accounts()["edge"].write
+
+
+READS = [
+    ("edge", ORDERS_QUEUE, "orders"),
+    ("edge", "rpc-users_v1", "users_v1"),
+    ("edge", V1_EVENTS_QUEUE, "orders"),
+    ("edge", DEAD_LETTERS, "orders"),
+    ("users_v1", ORDERS_QUEUE, "orders"),
+    ("users_v1", V1_EVENTS_QUEUE, "orders"),
+    ("users_v2", V2_EVENTS_QUEUE, "orders"),
+    ("orders", "rpc-users_v2", "users_v2"),
+]
+
+
+@pytest.mark.parametrize("read", [get, consume], ids=["get", "consume"])
+@pytest.mark.parametrize(("intruder", "queue", "owner"), READS)
+def test_no_account_reads_another_components_queue(broker, services, read, intruder, queue,
+                                                   owner):  # fmt: skip
+    assert broker.attempt(owner, read(queue)) is None
+    assert broker.attempt(intruder, read(queue)) == 403
+
+
+DECLARES = [
+    ("edge", declare_queue(ORDERS_QUEUE), "orders"),
+    ("edge", declare_queue(f"edge-{uuid.uuid4().hex[:8]}"), "operator"),
+    ("users_v1", declare_queue(ORDERS_QUEUE), "orders"),
+    ("edge", declare_exchange(RPC_EXCHANGE), "operator"),
+    ("edge", declare_exchange("users_v1.events"), "users_v1"),
+    ("orders", declare_exchange("users_v1.events"), "users_v1"),
+    ("orders", declare_exchange("users_v2.events"), "users_v2"),
+    ("users_v1", declare_exchange("users_v2.events"), "users_v2"),
+]
+
+
+@pytest.mark.parametrize(("intruder", "declare", "owner"), DECLARES)
+def test_no_account_declares_what_it_does_not_own(broker, services, intruder, declare, owner):
+    assert broker.attempt(owner, declare) is None
+    assert broker.attempt(intruder, declare) == 403
