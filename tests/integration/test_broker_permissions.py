@@ -232,18 +232,113 @@ def test_no_account_reads_another_components_queue(broker, services, read, intru
 
 
 DECLARES = [
-    ("edge", declare_queue(ORDERS_QUEUE), "orders"),
-    ("edge", declare_queue(f"edge-{uuid.uuid4().hex[:8]}"), "operator"),
-    ("users_v1", declare_queue(ORDERS_QUEUE), "orders"),
-    ("edge", declare_exchange(RPC_EXCHANGE), "operator"),
-    ("edge", declare_exchange("users_v1.events"), "users_v1"),
-    ("orders", declare_exchange("users_v1.events"), "users_v1"),
-    ("orders", declare_exchange("users_v2.events"), "users_v2"),
-    ("users_v1", declare_exchange("users_v2.events"), "users_v2"),
+    ("edge", "queue", ORDERS_QUEUE, "orders"),
+    ("edge", "queue", f"edge-{uuid.uuid4().hex[:8]}", "operator"),
+    ("users_v1", "queue", ORDERS_QUEUE, "orders"),
+    ("edge", "exchange", RPC_EXCHANGE, "operator"),
+    ("users_v1", "exchange", RPC_EXCHANGE, "operator"),
+    ("orders", "exchange", RPC_EXCHANGE, "operator"),
+    ("edge", "exchange", "users_v1.events", "users_v1"),
+    ("orders", "exchange", "users_v1.events", "users_v1"),
+    ("orders", "exchange", "users_v2.events", "users_v2"),
+    ("users_v1", "exchange", "users_v2.events", "users_v2"),
 ]
 
 
-@pytest.mark.parametrize(("intruder", "declare", "owner"), DECLARES)
-def test_no_account_declares_what_it_does_not_own(broker, services, intruder, declare, owner):
+@pytest.mark.parametrize(("intruder", "kind", "name", "owner"), DECLARES)
+def test_no_account_declares_what_it_does_not_own(broker, services, intruder, kind, name, owner):
+    declare = declare_queue(name) if kind == "queue" else declare_exchange(name)
     assert broker.attempt(owner, declare) is None
     assert broker.attempt(intruder, declare) == 403
+
+
+# -- deleting and purging, on a vhost of its own with no services running ----------------
+@pytest.fixture
+def bare(tmp_path) -> Iterator[Broker]:
+    broker = Broker(tmp_path)
+    broker.attempt("admin", declare_queue(ORDERS_QUEUE))
+    yield broker
+    broker.close()
+
+
+def still_there(broker: Broker, kind: str, name: str) -> bool:
+    if kind == "queue":
+        check = lambda channel: channel.queue_declare(name, passive=True)  # noqa: E731
+    else:
+        check = lambda channel: channel.exchange_declare(name, "topic", passive=True)  # noqa: E731
+    return broker.attempt("admin", check) is None
+
+
+DELETES = [
+    ("edge", "queue", ORDERS_QUEUE, "orders"),
+    ("users_v1", "queue", ORDERS_QUEUE, "orders"),
+    ("edge", "exchange", "users_v1.events", "users_v1"),
+    ("orders", "exchange", "users_v1.events", "users_v1"),
+    ("users_v1", "exchange", "users_v2.events", "users_v2"),
+    ("edge", "exchange", RPC_EXCHANGE, "operator"),
+    ("users_v1", "exchange", RPC_EXCHANGE, "operator"),
+    ("orders", "exchange", RPC_EXCHANGE, "operator"),
+]
+
+
+@pytest.mark.parametrize(("intruder", "kind", "name", "owner"), DELETES)
+def test_no_account_deletes_what_it_does_not_own(bare, intruder, kind, name, owner):
+    def delete(channel: amqp.Channel) -> None:
+        (channel.queue_delete if kind == "queue" else channel.exchange_delete)(name)
+
+    assert bare.attempt(intruder, delete) == 403
+    assert still_there(bare, kind, name)
+    assert bare.attempt(owner, delete) is None
+    assert not still_there(bare, kind, name)
+
+
+@pytest.mark.parametrize("intruder", ["edge", "users_v1", "users_v2"])
+def test_no_account_purges_another_components_queue(bare, intruder):
+    purge = lambda channel: channel.queue_purge(ORDERS_QUEUE)  # noqa: E731
+    assert bare.attempt(intruder, purge) == 403
+    assert bare.attempt("orders", purge) is None
+
+
+# -- provisioning itself ------------------------------------------------------------------
+def test_provisioning_is_idempotent_reuses_passwords_and_rotates_them(bare, tmp_path):
+    credentials = tmp_path / broker_accounts.CREDENTIALS_FILE
+    assert credentials.stat().st_mode & 0o777 == 0o600
+    again = broker_accounts.provision(RABBIT_API, bare.vhost.name, tmp_path)
+    assert again == bare.uris  # same passwords, same URIs: a restarted stack reconnects
+    ping = publish(RPC_EXCHANGE, routing_key="orders.ping")
+    assert bare.attempt("edge", ping) is None
+
+    old = bare.uris
+    bare.uris = broker_accounts.provision(RABBIT_API, bare.vhost.name, tmp_path, rotate=True)
+    assert set(bare.uris.values()).isdisjoint(old.values())
+    assert bare.attempt("edge", ping) is None
+    bare.uris = old
+    with pytest.raises(amqp.exceptions.AccessRefused):  # the old password no longer logs in
+        bare.attempt("edge", ping)
+
+
+def test_a_user_of_the_same_name_that_is_not_ours_is_left_alone(bare, tmp_path):
+    name = broker_accounts.account_name("edge", broker_accounts.default_prefix(bare.vhost.name))
+    requests.delete(f"{RABBIT_API}/api/users/{name}", timeout=10).raise_for_status()
+    requests.put(f"{RABBIT_API}/api/users/{name}", json={"password": uuid.uuid4().hex, "tags": ""},
+                 timeout=10).raise_for_status()  # fmt: skip
+    try:
+        before = requests.get(f"{RABBIT_API}/api/users/{name}", timeout=10).json()
+
+        with pytest.raises(broker_accounts.AccountConflict):
+            broker_accounts.provision(RABBIT_API, bare.vhost.name, tmp_path, rotate=True)
+        assert name not in broker_accounts.deprovision(RABBIT_API, bare.vhost.name)
+
+        assert requests.get(f"{RABBIT_API}/api/users/{name}", timeout=10).json() == before
+    finally:
+        requests.delete(f"{RABBIT_API}/api/users/{name}", timeout=10)
+
+
+def test_provisioning_leaves_the_administrator_as_it_was(bare, tmp_path):
+    def guest() -> dict:
+        return requests.get(f"{RABBIT_API}/api/users/guest", timeout=10).json()
+
+    before = guest()
+    broker_accounts.provision(RABBIT_API, bare.vhost.name, tmp_path, rotate=True)
+    assert guest() == before
+    assert bare.attempt("admin", declare_queue(ORDERS_QUEUE)) is None
