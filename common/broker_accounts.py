@@ -357,13 +357,14 @@ def markdown_table() -> str:
     return "\n".join(lines) + "\n"
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, env: Mapping[str, str] | None = None) -> int:
+    env = os.environ if env is None else env
     parser = argparse.ArgumentParser(prog="python -m common.broker_accounts")
     commands = parser.add_subparsers(dest="command", required=True)
     apply = commands.add_parser("provision", help="create or update the accounts on a broker")
     apply.add_argument(
         "--api",
-        default=os.environ.get("RABBIT_API_URI", "http://127.0.0.1:15672"),
+        default=env.get("RABBIT_API_URI", "http://127.0.0.1:15672"),
         help="management API URL with an administrator's credentials (or $RABBIT_API_URI)",
     )
     apply.add_argument("--vhost", default="/")
@@ -382,7 +383,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         print(f"accounts on vhost {args.vhost!r}: {', '.join(uris)} (passwords in {args.run_dir})")
     elif args.command == "render":
-        render(args.output, args.vhost, os.environ)
+        render(args.output, args.vhost, env)
     elif args.command == "env":
         print("\n".join(f"{password_variable(c)}={generate_password()}" for c in COMPONENTS))
     else:
