@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import re
 from pathlib import Path
 
 import pytest
+from kombu.utils.url import parse_url
 
 from common import broker_accounts
 from common.broker_accounts import COMPONENTS, OWNER_TAG
@@ -56,12 +59,12 @@ def test_the_edge_may_only_publish_requests():
 
 
 def test_password_hash_is_rabbitmqs_sha256_scheme():
-    # The worked example in RabbitMQ's "Credentials and Passwords" guide.
-    salt = bytes.fromhex("908DC60A")
-    assert (
-        broker_accounts.password_hash("test12", salt)
-        == "kI3GCqW5JLMJa4iX1lo7X4D6XbYqlLgxIs30+P6tENUV2POR"
-    )
+    # base64(salt + sha256(salt + password)), RabbitMQ's rabbit_password_hashing_sha256; that
+    # the broker accepts it is shown by every login in tests/integration/test_broker_permissions.
+    salt = bytes.fromhex("908DC60A")  # the salt of the worked example in RabbitMQ's guide
+    decoded = base64.b64decode(broker_accounts.password_hash("test12", salt))
+
+    assert decoded == salt + hashlib.sha256(salt + b"test12").digest()
     assert broker_accounts.password_hash("test12") != broker_accounts.password_hash("test12")
 
 
@@ -98,8 +101,12 @@ def test_render_refuses_missing_passwords(tmp_path):
 
 
 def test_uris_quote_the_vhost_and_credentials():
-    uri = broker_accounts.amqp_uri("h:5672", "test-1.edge", "p/w", "/")
-    assert uri == "amqp://test-1.edge:p%2Fw@h:5672/%2F"
+    password = broker_accounts.generate_password() + "/:@"
+    uri = broker_accounts.amqp_uri("h:5672", "test-1.edge", password, "/")
+
+    assert parse_url(uri) == {"transport": "amqp", "hostname": "h", "port": 5672,
+                              "userid": "test-1.edge", "password": password,
+                              "virtual_host": "/"}  # fmt: skip
 
 
 def test_docs_show_the_table_the_code_applies():
