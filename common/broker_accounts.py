@@ -314,6 +314,17 @@ def provision(
     }
 
 
+def component_env(uris: Mapping[str, str]) -> dict[str, dict[str, str]]:
+    """Environment variables per component for `nameko run --config config.yaml` and the
+    edges: its own AMQP_URI and, for workers, WORKER_CONFIG as config.yaml reads it."""
+    flags = {key: str(value).lower() for key, value in WORKER_CONFIG.items()}
+    workers = {service.name for service in SERVICES}
+    return {
+        component: {"AMQP_URI": uri, **(flags if component in workers else {})}
+        for component, uri in uris.items()
+    }
+
+
 def deprovision(
     api_url: str, vhost: str, *, admin: tuple[str, str] | None = None, prefix: str | None = None
 ) -> list[str]:

@@ -4,6 +4,8 @@ account is refused what it does not own (every refusal first shown to succeed fo
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -19,7 +21,7 @@ from pymongo import MongoClient
 from common import broker_accounts
 from common.broker_accounts import DEFAULT_EXCHANGE, RPC_EXCHANGE, WORKER_CONFIG
 from http_edge.rpc import NamekoRpcClient
-from tests.conftest import RABBIT_API, Vhost
+from tests.conftest import BIN, RABBIT_API, ROOT, Vhost
 from tests.integration.conftest import ADDRESS, wait_for
 from workers.db_commands import setup_database
 from workers.orders import OrdersService
@@ -342,3 +344,35 @@ def test_provisioning_leaves_the_administrator_as_it_was(bare, tmp_path):
     broker_accounts.provision(RABBIT_API, bare.vhost.name, tmp_path, rotate=True)
     assert guest() == before
     assert bare.attempt("admin", declare_queue(ORDERS_QUEUE)) is None
+
+
+# -- `nameko run` with config.yaml, as compose starts the workers ---------------------------
+def test_nameko_run_takes_the_declare_flags_from_the_environment(broker, services, tmp_path):
+    """compose sets DECLARE_*=false and an account's URI; config.yaml must turn them into
+    nameko config, or the worker cannot start on an account that may not declare."""
+    own = broker_accounts.component_env(broker.uris)["users_v1"]
+    env = {**os.environ, **own, "MONGO_URI": "mongodb://127.0.0.1:9", "LOG_LEVEL": "WARNING"}
+    command = [
+        str(BIN / "nameko"),
+        "run",
+        "--config",
+        str(ROOT / "config.yaml"),
+        "workers.users_v1",
+    ]
+    log = tmp_path / "users_v1.log"
+    with log.open("wb") as output:
+        worker = subprocess.Popen(
+            command, cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT
+        )
+    try:
+        # Two consumers on rpc-users_v1 now: the module's container and this process.
+        def consumers() -> int:
+            queue = requests.get(f"{RABBIT_API}/api/queues/{broker.vhost.name}/rpc-users_v1",
+                                 timeout=10).json()  # fmt: skip
+            return queue.get("consumers", 0)
+
+        assert wait_for(lambda: consumers() == 2, timeout=30), log.read_text()
+        assert "ACCESS_REFUSED" not in log.read_text()
+    finally:
+        worker.terminate()
+        worker.wait(timeout=15)
