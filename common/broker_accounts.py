@@ -1,9 +1,5 @@
-"""One RabbitMQ account per component, allowed only what its nameko code paths do (SPEC §7).
-
-The permission table is derived once, here, from the services' own entrypoints and
-dependencies; `provision` applies it to a broker, `render` writes it as compose's
-definitions file (docs/security.md).
-"""
+"""One RabbitMQ account per component, allowed only what its nameko code paths do (SPEC §7):
+one table, applied to a broker by `provision` and written for compose by `render`."""
 
 from __future__ import annotations
 
@@ -56,7 +52,7 @@ HANDLER_QUEUE = "evt-{source}-{event}--{service}.{method}"
 UUID_PATTERN = "[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
 NOTHING = "^$"  # RabbitMQ's idiom for "no resource": no queue or exchange has an empty name
 EVERYTHING = ".*"
-# nameko config for workers on a provisioned vhost: the operator declared the shared
+# nameko config for workers on a provisioned vhost: provisioning declared the shared
 # exchanges, so no worker needs configure permission on one it does not own.
 WORKER_CONFIG: dict[str, Any] = {
     "DECLARE_EVENT_EXCHANGES": False,
@@ -134,7 +130,7 @@ def service_account(service_cls: type) -> Account:
         )
         # The queue, its dead-letter exchange and dead-letter queue (declared, bound; a
         # queue.declare naming a DLX needs write on it).
-        owned = [_literal(name) for name in (queue, *dead_letter_names(queue))]
+        owned = [_literal(part) for part in (queue, *dead_letter_names(queue))]
         configure += owned
         write += owned
         read += owned
