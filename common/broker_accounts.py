@@ -21,15 +21,10 @@ from urllib.parse import quote
 import requests
 from nameko.events import SERVICE_POOL, EventDispatcher, EventHandler
 from nameko.extensions import ENTRYPOINT_EXTENSIONS_ATTR
-from nameko.rpc import (
-    RPC_QUEUE_TEMPLATE,
-    RPC_REPLY_QUEUE_TEMPLATE,
-    Rpc,
-    RpcProxy,
-    get_rpc_exchange,
-)
+from nameko.rpc import RPC_QUEUE_TEMPLATE, RPC_REPLY_QUEUE_TEMPLATE, Rpc, RpcProxy
 from nameko.standalone.events import get_event_exchange
 
+from common.wire import RPC_EXCHANGE
 from workers.orders import OrdersService
 from workers.reliable_events import dead_letter_names
 from workers.resilient_rpc import DECLARE_RPC_EXCHANGE_CONFIG_KEY
@@ -43,7 +38,6 @@ COMPONENTS: tuple[str, ...] = (*(service.name for service in SERVICES), EDGE, OP
 
 # Marks the accounts this module made: an existing user without it is never changed.
 OWNER_TAG = "micro-users-orders"
-RPC_EXCHANGE = get_rpc_exchange({}).name  # nameko-rpc
 # The default exchange ("") is called amq.default in permission checks; replies to
 # RabbitMQ's direct reply-to (the edge's RPC client) must be published there.
 DEFAULT_EXCHANGE = "amq.default"
