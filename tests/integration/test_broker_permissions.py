@@ -21,7 +21,7 @@ from pymongo import MongoClient
 from common import broker_accounts
 from common.broker_accounts import DEFAULT_EXCHANGE, RPC_EXCHANGE, WORKER_CONFIG
 from http_edge.rpc import NamekoRpcClient
-from tests.conftest import BIN, RABBIT_API, ROOT, Vhost
+from tests.conftest import BIN, RABBIT_API, RABBIT_HOST, ROOT, Vhost
 from tests.integration.conftest import ADDRESS, wait_for
 from workers.db_commands import setup_database
 from workers.orders import OrdersService
@@ -50,25 +50,28 @@ class Broker:
         self.vhost.delete()
 
     def attempt(self, component: str, action: Action) -> int | None:
-        """Run `action` on a channel as `component`: None if the broker allowed it, else the
-        AMQP reply code it closed the channel with (403 = ACCESS_REFUSED)."""
-        uri = self.vhost.uri if component == "admin" else self.uris[component]
-        url = parse_url(uri)
-        connection = amqp.Connection(
-            f"{url['hostname']}:{url['port']}",
-            userid=url["userid"],
-            password=url["password"],
-            virtual_host=url["virtual_host"],
-            confirm_publish=True,  # a refused publish then fails here, not later
-        )
-        connection.connect()
-        try:
-            action(connection.channel())
-            return None
-        except amqp.exceptions.AMQPError as error:
-            return error.code
-        finally:
-            connection.collect()
+        return attempt(self.vhost.uri if component == "admin" else self.uris[component], action)
+
+
+def attempt(uri: str, action: Action) -> int | None:
+    """Run `action` on a channel logged in by `uri`: None if the broker allowed it, else the
+    AMQP reply code it closed the channel with (403 = ACCESS_REFUSED)."""
+    url = parse_url(uri)
+    connection = amqp.Connection(
+        f"{url['hostname']}:{url['port']}",
+        userid=url["userid"],
+        password=url["password"],
+        virtual_host=url["virtual_host"],
+        confirm_publish=True,  # a refused publish then fails here, not later
+    )
+    connection.connect()
+    try:
+        action(connection.channel())
+        return None
+    except amqp.exceptions.AMQPError as error:
+        return error.code
+    finally:
+        connection.collect()
 
 
 @pytest.fixture(scope="module")
@@ -376,3 +379,30 @@ def test_nameko_run_takes_the_declare_flags_from_the_environment(broker, service
     finally:
         worker.terminate()
         worker.wait(timeout=15)
+
+
+def test_compose_definitions_file_imports_and_logs_in_with_the_env_passwords(tmp_path):
+    """What the rabbitmq-definitions job writes, imported as RabbitMQ imports it at boot."""
+    vhost = Vhost()
+    vhost.create()
+    prefix = broker_accounts.default_prefix(vhost.name)  # users are broker-wide: not plain names
+    env = {broker_accounts.password_variable(c): broker_accounts.generate_password()
+           for c in broker_accounts.COMPONENTS}  # fmt: skip
+    output = tmp_path / "definitions.json"
+    try:
+        broker_accounts.render(output, vhost.name, env, prefix=prefix)
+        assert output.stat().st_mode & 0o777 == 0o644  # the broker reads it as its own user
+        requests.post(f"{RABBIT_API}/api/definitions", json=json.loads(output.read_text()),
+                      timeout=10).raise_for_status()  # fmt: skip
+
+        def uri(component: str) -> str:
+            user = broker_accounts.account_name(component, prefix)
+            password = env[broker_accounts.password_variable(component)]
+            return broker_accounts.amqp_uri(RABBIT_HOST, user, password, vhost.name)
+
+        assert attempt(uri("users_v1"), publish("users_v1.events")) is None
+        assert attempt(uri("edge"), publish(RPC_EXCHANGE, routing_key="orders.ping")) is None
+        assert attempt(uri("edge"), publish("users_v1.events")) == 403
+    finally:
+        broker_accounts.deprovision(RABBIT_API, vhost.name, prefix=prefix)
+        vhost.delete()
