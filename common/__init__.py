@@ -1,4 +1,5 @@
 """Code the edges (`http_edge/`) and the workers (`workers/`) share and neither tier owns.
 
-`wire.py`: nameko's RPC conventions on the AMQP wire. Nothing here imports either tier.
+`wire.py`: nameko's RPC conventions on the AMQP wire; it imports neither tier.
+`broker_accounts.py`: one RabbitMQ account per component, derived from the workers' services.
 """

@@ -84,8 +84,14 @@ class ReplyChannel:
         # A request expires after the RPC timeout: one whose caller gave up (504) never runs late.
         self.expiration = str(max(1, int(timeout * 1000)))  # ms, as AMQP wants it
         channel = self.connection.channel()
-        # Declared like nameko does, so the first call works before any worker started.
-        channel.exchange_declare(RPC_EXCHANGE, "topic", durable=True, auto_delete=False)
+        try:
+            # Checked only: the edge's broker account may not declare (common/broker_accounts).
+            channel.exchange_declare(RPC_EXCHANGE, "topic", passive=True)
+        except amqp.exceptions.NotFound:
+            # Unprovisioned vhost: declared like nameko does, so the first call works before
+            # any worker started (the failed check closed the first channel).
+            channel = self.connection.channel()
+            channel.exchange_declare(RPC_EXCHANGE, "topic", durable=True, auto_delete=False)
         # Direct reply-to: the broker hands replies to this channel, no reply queue is declared.
         channel.basic_consume(DIRECT_REPLY_TO, no_ack=True, callback=self._on_reply)
         channel.events["basic_return"].add(self._on_return)

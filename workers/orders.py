@@ -13,13 +13,15 @@ from workers.metrics import WorkerMetrics
 from workers.mongo import MongoStore
 from workers.orders_repository import OrdersRepository
 from workers.reliable_events import reliable_event_handler
-from workers.resilient_rpc import rpc  # survives a broker restart mid-reply
+from workers.resilient_rpc import RpcReplyListener, rpc  # survives a broker restart mid-reply
 
 DEFAULT_USERS_RPC_SERVICE = "users_v2"
 
 
 class UsersRpc(RpcProxy):
     """RpcProxy whose target users generation comes from config (`USERS_RPC_SERVICE`)."""
+
+    rpc_reply_listener = RpcReplyListener()
 
     def __init__(self) -> None:
         super().__init__(DEFAULT_USERS_RPC_SERVICE)

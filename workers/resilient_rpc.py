@@ -19,11 +19,15 @@ from nameko.constants import (
     SERIALIZER_CONFIG_KEY,
 )
 from nameko.exceptions import IncorrectSignature
-from nameko.rpc import Responder, Rpc, RpcConsumer
+from nameko.rpc import ReplyListener, Responder, Rpc, RpcConsumer
 
 from common.wire import BROKER_ERRORS, encode_reply, is_direct_reply_to, publish
 
 log = logging.getLogger(__name__)
+
+# nameko config, like nameko's DECLARE_EVENT_EXCHANGES: False where provisioning declared
+# `nameko-rpc` (common/broker_accounts), so no worker needs configure permission on it.
+DECLARE_RPC_EXCHANGE_CONFIG_KEY = "DECLARE_RPC_EXCHANGE"
 
 
 class ReplyPublisher(Publisher):
@@ -41,12 +45,30 @@ class ReplyResponder(Responder):
 DEFAULT_EXCHANGE = Exchange("")
 
 
+def skip_rpc_exchange_declare(extension: Any) -> None:
+    """After nameko's setup: leave `nameko-rpc` undeclared if the config says so."""
+    if extension.container.config.get(DECLARE_RPC_EXCHANGE_CONFIG_KEY) is False:
+        extension.queue.exchange.no_declare = True  # kombu then only binds to it
+
+
+class RpcReplyListener(ReplyListener):
+    """nameko's reply queue for an RpcProxy, honouring DECLARE_RPC_EXCHANGE."""
+
+    def setup(self) -> None:
+        super().setup()
+        skip_rpc_exchange_declare(self)
+
+
 class ResilientRpcConsumer(RpcConsumer):
     """nameko's RpcConsumer lets a failed reply publish escape the worker thread, and nameko
     then kills the whole container: one RabbitMQ restart during an RPC left `nameko run`
     dead or hung (found by tests/reliability/test_broker_restart.py). The caller cannot get
     this reply anyway (its reply queue went with the broker connection; the edge answers
     503), so log it, ack the request if its channel still lives, and keep serving."""
+
+    def setup(self) -> None:
+        super().setup()
+        skip_rpc_exchange_declare(self)
 
     def handle_result(self, message: Any, result: Any, exc_info: Any) -> tuple[Any, Any]:
         try:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
 import pytest
 import yaml
 
+from common import broker_accounts
 from kong.checks import deck_validate
 from kong.render import main as kong_render
 
@@ -31,6 +33,7 @@ def test_the_stack_has_every_part():
     assert set(SERVICES) == {
         "mongo",
         "rabbitmq",
+        "rabbitmq-definitions",
         "db-setup",
         *WORKERS,
         "edge-v1",
@@ -104,11 +107,47 @@ def test_render_job_takes_p_value_from_env_and_its_command_renders_valid_config(
 
 
 def test_no_secret_is_committed():
-    assert "guest:guest" not in COMPOSE_TEXT
-    rabbit = SERVICES["rabbitmq"]["environment"]
-    assert rabbit["RABBITMQ_DEFAULT_PASS"].startswith("${RABBITMQ_PASSWORD:?")
-    uri = SERVICES["orders"]["environment"]["AMQP_URI"]
-    assert re.match(r"amqp://\$\{RABBITMQ_USER:-\w+\}:\$\{RABBITMQ_PASSWORD:\?[^}]*\}@", uri)
+    assert "guest" not in COMPOSE_TEXT
+    assert "environment" not in SERVICES["rabbitmq"]  # no default user, no password
+    passwords = SERVICES["rabbitmq-definitions"]["environment"]
+    assert set(passwords) == {
+        broker_accounts.password_variable(c) for c in broker_accounts.COMPONENTS
+    }
+    assert all(value == f"${{{name}:?set it in .env}}" for name, value in passwords.items())
+
+
+BROKER_ACCOUNTS = {"users-v1": "users_v1", "users-v2": "users_v2", "orders": "orders",
+                   "edge-v1": "edge", "edge-v2": "edge"}  # fmt: skip
+
+
+@pytest.mark.parametrize(("service", "account"), BROKER_ACCOUNTS.items())
+def test_every_service_uses_its_own_broker_account(service, account):
+    env = SERVICES[service]["environment"]
+    variable = broker_accounts.password_variable(account)
+
+    assert env["AMQP_URI"] == f"amqp://{account}:${{{variable}:?set it in .env}}@rabbitmq:5672/"
+    # Workers: the definitions declared the shared exchanges; their accounts may not.
+    expected = broker_accounts.component_env({account: env["AMQP_URI"]})[account]
+    assert {key: env[key] for key in expected} == expected
+
+
+def test_the_broker_loads_the_definitions_the_job_renders(tmp_path):
+    job, rabbit = SERVICES["rabbitmq-definitions"], SERVICES["rabbitmq"]
+    output = Path(job["command"][-1])
+    job_volume, job_dir = next(v.split(":") for v in job["volumes"])
+    mounts = dict(v.split(":")[:2] for v in rabbit["volumes"])
+    conf = (ROOT / "deploy" / "rabbitmq" / "rabbitmq.conf").read_text()
+    loaded = re.search(r"^load_definitions = (\S+)$", conf, re.M).group(1)
+
+    assert output.parent == Path(job_dir)
+    assert Path(loaded) == Path(mounts[job_volume]) / output.name
+    assert mounts["../deploy/rabbitmq/rabbitmq.conf"].startswith("/etc/rabbitmq/conf.d/")
+    assert depends("rabbitmq") == {"rabbitmq-definitions": "service_completed_successfully"}
+    env = {name: f"pw-{name}" for name in job["environment"]}
+    assert broker_accounts.main([*job["command"][3:-1], str(tmp_path / output.name)], env) == 0
+    rendered = json.loads((tmp_path / output.name).read_text())
+    granted = {p.pop("user"): p for p in rendered["permissions"] if p.pop("vhost") == "/"}
+    assert granted == {c: a.permissions() for c, a in broker_accounts.accounts().items()}
 
 
 def test_dockerfile_is_multi_stage_and_runs_as_non_root():

@@ -1,0 +1,408 @@
+"""Per-component RabbitMQ accounts on the real broker: the stack works with them, and each
+account is refused what it does not own (every refusal first shown to succeed for the owner)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import amqp
+import amqp.exceptions
+import pytest
+import requests
+from kombu.utils.url import parse_url
+from nameko.containers import ServiceContainer
+from pymongo import MongoClient
+
+from common import broker_accounts
+from common.broker_accounts import DEFAULT_EXCHANGE, RPC_EXCHANGE, WORKER_CONFIG
+from http_edge.rpc import NamekoRpcClient
+from tests.conftest import BIN, RABBIT_API, RABBIT_HOST, ROOT, Vhost
+from tests.integration.conftest import ADDRESS, wait_for
+from workers.db_commands import setup_database
+from workers.orders import OrdersService
+from workers.users_v1 import UsersV1
+from workers.users_v2 import UsersV2
+
+pytestmark = pytest.mark.integration
+
+ORDERS_QUEUE = "rpc-orders"
+V1_EVENTS_QUEUE = "evt-users_v1-user_updated--orders.handle_user_updated_v1"
+V2_EVENTS_QUEUE = "evt-users_v2-user_updated--orders.handle_user_updated_v2"
+DEAD_LETTERS = f"{V1_EVENTS_QUEUE}.dead-letter"
+Action = Callable[[amqp.Channel], object]
+
+
+class Broker:
+    """A fresh vhost with every component's account provisioned; deleted afterwards."""
+
+    def __init__(self, run_dir: Path) -> None:
+        self.vhost = Vhost()  # also grants guest, the administrator the controls use
+        self.vhost.create()
+        self.uris = broker_accounts.provision(RABBIT_API, self.vhost.name, run_dir)
+
+    def close(self) -> None:
+        broker_accounts.deprovision(RABBIT_API, self.vhost.name)
+        self.vhost.delete()
+
+    def attempt(self, component: str, action: Action) -> int | None:
+        return attempt(self.vhost.uri if component == "admin" else self.uris[component], action)
+
+
+def attempt(uri: str, action: Action) -> int | None:
+    """Run `action` on a channel logged in by `uri`: None if the broker allowed it, else the
+    AMQP reply code it closed the channel with (403 = ACCESS_REFUSED)."""
+    url = parse_url(uri)
+    connection = amqp.Connection(
+        f"{url['hostname']}:{url['port']}",
+        userid=url["userid"],
+        password=url["password"],
+        virtual_host=url["virtual_host"],
+        confirm_publish=True,  # a refused publish then fails here, not later
+    )
+    connection.connect()
+    try:
+        action(connection.channel())
+        return None
+    except amqp.exceptions.AMQPError as error:
+        return error.code
+    finally:
+        connection.collect()
+
+
+@pytest.fixture(scope="module")
+def broker(tmp_path_factory) -> Iterator[Broker]:
+    broker = Broker(tmp_path_factory.mktemp("run"))
+    yield broker
+    broker.close()
+
+
+@pytest.fixture(scope="module")
+def services(broker, wire_server) -> Iterator[dict[str, ServiceContainer]]:
+    """The three workers, each on its own account, against their own database."""
+    name = f"test_{uuid.uuid4().hex[:12]}"
+    client = MongoClient(wire_server.uri)
+    setup_database(client[name])
+    base = {"MONGO_URI": wire_server.uri, "MONGO_DB": name, "MONGO_TIMEOUT_MS": 3000,
+            "serializer": "json", **WORKER_CONFIG}  # fmt: skip
+    containers = {}
+    for service_cls in (UsersV1, UsersV2, OrdersService):
+        config = {**base, "AMQP_URI": broker.uris[service_cls.name]}
+        containers[service_cls.name] = container = ServiceContainer(service_cls, config)
+        container.start()
+    yield containers
+    for container in containers.values():
+        container.stop()
+    client.drop_database(name)
+    client.close()
+
+
+@pytest.fixture(scope="module")
+def edge(broker, services) -> NamekoRpcClient:
+    return NamekoRpcClient(broker.uris["edge"], timeout=10)
+
+
+def unique_email(tag: str = "user") -> str:
+    return f"{tag}-{uuid.uuid4().hex[:10]}@example.com"
+
+
+def order_for(user: dict) -> dict:
+    return {"userId": user["userId"], "items": [{"itemId": "sku-1", "quantity": 1, "price": 3.0}],
+            "userEmails": user["emails"], "deliveryAddress": user["deliveryAddress"],
+            "orderStatus": "under process"}  # fmt: skip
+
+
+def forged_event() -> bytes:
+    # The attack from issue 11: a contact nobody chose, pinned by a huge version.
+    return json.dumps({"userId": str(uuid.uuid4()), "userEmails": [unique_email("forged")],
+                       "deliveryAddress": ADDRESS, "version": 2**40,
+                       "updatedAt": "2026-01-01T00:00:00Z"}).encode()  # fmt: skip
+
+
+def publish(exchange: str, routing_key: str = "user_updated") -> Action:
+    def action(channel: amqp.Channel) -> None:
+        message = amqp.Message(forged_event(), content_type="application/json")
+        channel.basic_publish(message, exchange=exchange, routing_key=routing_key)
+
+    return action
+
+
+def get(queue: str) -> Action:
+    return lambda channel: channel.basic_get(queue)  # a message taken is requeued on close
+
+
+def consume(queue: str) -> Action:
+    def action(channel: amqp.Channel) -> None:
+        channel.basic_cancel(channel.basic_consume(queue, callback=lambda message: None))
+
+    return action
+
+
+def declare_queue(queue: str) -> Action:
+    # The arguments nameko's RpcConsumer uses, so a permitted declare is a no-op.
+    return lambda channel: channel.queue_declare(queue, durable=True, auto_delete=False)
+
+
+def declare_exchange(exchange: str) -> Action:
+    return lambda channel: channel.exchange_declare(
+        exchange, "topic", durable=True, auto_delete=False
+    )
+
+
+def connected_users(broker: Broker) -> set[str]:
+    response = requests.get(f"{RABBIT_API}/api/vhosts/{broker.vhost.name}/connections", timeout=10)
+    response.raise_for_status()
+    return {connection["user"] for connection in response.json()}
+
+
+# -- the stack on its own accounts ------------------------------------------------------
+def test_rpc_and_events_work_on_the_components_own_accounts(broker, services, edge):
+    context = {"request_id": uuid.uuid4().hex}
+
+    def call(service: str, method: str, *args: object) -> dict:
+        return edge.call(service, method, *args, context=context)
+
+    for users in ("users_v1", "users_v2"):
+        user = call(users, "create", {"emails": [unique_email()], "deliveryAddress": ADDRESS})
+        order = call("orders", "create", order_for(user))
+        moved = unique_email("moved")
+        call(users, "update", user["userId"], {"emails": [moved]})
+
+        # The user_updated event, published on users' own account, reached orders.
+        stored = order["orderId"]
+        wait_for(lambda o=stored, e=[moved]: call("orders", "get", o)["userEmails"] == e)
+
+    expected = {broker_accounts.account_name(c, broker_accounts.default_prefix(broker.vhost.name))
+                for c in ("users_v1", "users_v2", "orders", "edge")}  # fmt: skip
+    # The management API lists connections a few seconds late (its statistics interval).
+    assert wait_for(lambda: connected_users(broker) >= expected, timeout=15)
+    assert connected_users(broker) <= expected  # guest (or anyone else) connects nowhere
+
+
+# -- refusals: each (intruder, action) first succeeds for the owner ----------------------
+FORGED_PUBLISHES = [
+    ("edge", "users_v1.events", "users_v1"),
+    ("edge", "users_v2.events", "users_v2"),
+    ("orders", "users_v1.events", "users_v1"),
+    ("orders", "users_v2.events", "users_v2"),
+    ("users_v1", "users_v2.events", "users_v2"),
+    ("users_v2", "users_v1.events", "users_v1"),
+]
+
+
+@pytest.mark.parametrize(("intruder", "exchange", "owner"), FORGED_PUBLISHES)
+def test_only_a_users_service_publishes_its_user_updated(broker, services, intruder, exchange,
+                                                         owner):  # fmt: skip
+    assert broker.attempt(owner, publish(exchange)) is None
+    assert broker.attempt(intruder, publish(exchange)) == 403
+
+
+def test_the_edge_cannot_drop_a_forged_event_into_the_orders_queue(broker, services):
+    # The default exchange routes to any queue by name: workers need it for direct
+    # reply-to replies, the edge does not.
+    forge = publish("", routing_key=V1_EVENTS_QUEUE)
+    assert broker.attempt("orders", forge) is None
+    assert broker.attempt("edge", forge) == 403
+
+
+def test_the_edge_publishes_rpc_requests_only(broker, services):
+    request = publish(RPC_EXCHANGE, routing_key="orders.ping")
+    assert broker.attempt("edge", request) is None
+    assert broker.attempt("edge", publish("amq.topic", routing_key="orders.ping")) == 403
+    assert DEFAULT_EXCHANGE not in broker_accounts.accounts()["edge"].write
+
+
+READS = [
+    ("edge", ORDERS_QUEUE, "orders"),
+    ("edge", "rpc-users_v1", "users_v1"),
+    ("edge", V1_EVENTS_QUEUE, "orders"),
+    ("edge", DEAD_LETTERS, "orders"),
+    ("users_v1", ORDERS_QUEUE, "orders"),
+    ("users_v1", V1_EVENTS_QUEUE, "orders"),
+    ("users_v2", V2_EVENTS_QUEUE, "orders"),
+    ("orders", "rpc-users_v2", "users_v2"),
+]
+
+
+@pytest.mark.parametrize("read", [get, consume], ids=["get", "consume"])
+@pytest.mark.parametrize(("intruder", "queue", "owner"), READS)
+def test_no_account_reads_another_components_queue(broker, services, read, intruder, queue,
+                                                   owner):  # fmt: skip
+    assert broker.attempt(owner, read(queue)) is None
+    assert broker.attempt(intruder, read(queue)) == 403
+
+
+DECLARES = [
+    ("edge", "queue", ORDERS_QUEUE, "orders"),
+    ("edge", "queue", f"edge-{uuid.uuid4().hex[:8]}", "operator"),
+    ("users_v1", "queue", ORDERS_QUEUE, "orders"),
+    ("edge", "exchange", RPC_EXCHANGE, "operator"),
+    ("users_v1", "exchange", RPC_EXCHANGE, "operator"),
+    ("orders", "exchange", RPC_EXCHANGE, "operator"),
+    ("edge", "exchange", "users_v1.events", "users_v1"),
+    ("orders", "exchange", "users_v1.events", "users_v1"),
+    ("orders", "exchange", "users_v2.events", "users_v2"),
+    ("users_v1", "exchange", "users_v2.events", "users_v2"),
+]
+
+
+@pytest.mark.parametrize(("intruder", "kind", "name", "owner"), DECLARES)
+def test_no_account_declares_what_it_does_not_own(broker, services, intruder, kind, name, owner):
+    declare = declare_queue(name) if kind == "queue" else declare_exchange(name)
+    assert broker.attempt(owner, declare) is None
+    assert broker.attempt(intruder, declare) == 403
+
+
+# -- deleting and purging, on a vhost of its own with no services running ----------------
+@pytest.fixture
+def bare(tmp_path) -> Iterator[Broker]:
+    broker = Broker(tmp_path)
+    broker.attempt("admin", declare_queue(ORDERS_QUEUE))
+    yield broker
+    broker.close()
+
+
+def still_there(broker: Broker, kind: str, name: str) -> bool:
+    if kind == "queue":
+        check = lambda channel: channel.queue_declare(name, passive=True)  # noqa: E731
+    else:
+        check = lambda channel: channel.exchange_declare(name, "topic", passive=True)  # noqa: E731
+    return broker.attempt("admin", check) is None
+
+
+DELETES = [
+    ("edge", "queue", ORDERS_QUEUE, "orders"),
+    ("users_v1", "queue", ORDERS_QUEUE, "orders"),
+    ("edge", "exchange", "users_v1.events", "users_v1"),
+    ("orders", "exchange", "users_v1.events", "users_v1"),
+    ("users_v1", "exchange", "users_v2.events", "users_v2"),
+    ("edge", "exchange", RPC_EXCHANGE, "operator"),
+    ("users_v1", "exchange", RPC_EXCHANGE, "operator"),
+    ("orders", "exchange", RPC_EXCHANGE, "operator"),
+]
+
+
+@pytest.mark.parametrize(("intruder", "kind", "name", "owner"), DELETES)
+def test_no_account_deletes_what_it_does_not_own(bare, intruder, kind, name, owner):
+    def delete(channel: amqp.Channel) -> None:
+        (channel.queue_delete if kind == "queue" else channel.exchange_delete)(name)
+
+    assert bare.attempt(intruder, delete) == 403
+    assert still_there(bare, kind, name)
+    assert bare.attempt(owner, delete) is None
+    assert not still_there(bare, kind, name)
+
+
+@pytest.mark.parametrize("intruder", ["edge", "users_v1", "users_v2"])
+def test_no_account_purges_another_components_queue(bare, intruder):
+    purge = lambda channel: channel.queue_purge(ORDERS_QUEUE)  # noqa: E731
+    assert bare.attempt(intruder, purge) == 403
+    assert bare.attempt("orders", purge) is None
+
+
+# -- provisioning itself ------------------------------------------------------------------
+def test_provisioning_is_idempotent_reuses_passwords_and_rotates_them(bare, tmp_path):
+    credentials = tmp_path / broker_accounts.CREDENTIALS_FILE
+    assert credentials.stat().st_mode & 0o777 == 0o600
+    again = broker_accounts.provision(RABBIT_API, bare.vhost.name, tmp_path)
+    assert again == bare.uris  # same passwords, same URIs: a restarted stack reconnects
+    ping = publish(RPC_EXCHANGE, routing_key="orders.ping")
+    assert bare.attempt("edge", ping) is None
+
+    old = bare.uris
+    bare.uris = broker_accounts.provision(RABBIT_API, bare.vhost.name, tmp_path, rotate=True)
+    assert set(bare.uris.values()).isdisjoint(old.values())
+    assert bare.attempt("edge", ping) is None
+    bare.uris = old
+    with pytest.raises(amqp.exceptions.AccessRefused):  # the old password no longer logs in
+        bare.attempt("edge", ping)
+
+
+def test_a_user_of_the_same_name_that_is_not_ours_is_left_alone(bare, tmp_path):
+    name = broker_accounts.account_name("edge", broker_accounts.default_prefix(bare.vhost.name))
+    requests.delete(f"{RABBIT_API}/api/users/{name}", timeout=10).raise_for_status()
+    requests.put(f"{RABBIT_API}/api/users/{name}", json={"password": uuid.uuid4().hex, "tags": ""},
+                 timeout=10).raise_for_status()  # fmt: skip
+    try:
+        before = requests.get(f"{RABBIT_API}/api/users/{name}", timeout=10).json()
+
+        with pytest.raises(broker_accounts.AccountConflict):
+            broker_accounts.provision(RABBIT_API, bare.vhost.name, tmp_path, rotate=True)
+        assert name not in broker_accounts.deprovision(RABBIT_API, bare.vhost.name)
+
+        assert requests.get(f"{RABBIT_API}/api/users/{name}", timeout=10).json() == before
+    finally:
+        requests.delete(f"{RABBIT_API}/api/users/{name}", timeout=10)
+
+
+def test_provisioning_leaves_the_administrator_as_it_was(bare, tmp_path):
+    def guest() -> dict:
+        return requests.get(f"{RABBIT_API}/api/users/guest", timeout=10).json()
+
+    before = guest()
+    broker_accounts.provision(RABBIT_API, bare.vhost.name, tmp_path, rotate=True)
+    assert guest() == before
+    assert bare.attempt("admin", declare_queue(ORDERS_QUEUE)) is None
+
+
+# -- `nameko run` with config.yaml, as compose starts the workers ---------------------------
+def test_nameko_run_takes_the_declare_flags_from_the_environment(broker, services, tmp_path):
+    """compose sets DECLARE_*=false and an account's URI; config.yaml must turn them into
+    nameko config, or the worker cannot start on an account that may not declare."""
+    own = broker_accounts.component_env(broker.uris)["users_v1"]
+    env = {**os.environ, **own, "MONGO_URI": "mongodb://127.0.0.1:9", "LOG_LEVEL": "WARNING"}
+    command = [
+        str(BIN / "nameko"),
+        "run",
+        "--config",
+        str(ROOT / "config.yaml"),
+        "workers.users_v1",
+    ]
+    log = tmp_path / "users_v1.log"
+    with log.open("wb") as output:
+        worker = subprocess.Popen(
+            command, cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT
+        )
+    try:
+        # Two consumers on rpc-users_v1 now: the module's container and this process.
+        def consumers() -> int:
+            queue = requests.get(f"{RABBIT_API}/api/queues/{broker.vhost.name}/rpc-users_v1",
+                                 timeout=10).json()  # fmt: skip
+            return queue.get("consumers", 0)
+
+        assert wait_for(lambda: consumers() == 2, timeout=30), log.read_text()
+        assert "ACCESS_REFUSED" not in log.read_text()
+    finally:
+        worker.terminate()
+        worker.wait(timeout=15)
+
+
+def test_compose_definitions_file_imports_and_logs_in_with_the_env_passwords(tmp_path):
+    """What the rabbitmq-definitions job writes, imported as RabbitMQ imports it at boot."""
+    vhost = Vhost()
+    vhost.create()
+    prefix = broker_accounts.default_prefix(vhost.name)  # users are broker-wide: not plain names
+    env = {broker_accounts.password_variable(c): broker_accounts.generate_password()
+           for c in broker_accounts.COMPONENTS}  # fmt: skip
+    output = tmp_path / "definitions.json"
+    try:
+        broker_accounts.render(output, vhost.name, env, prefix=prefix)
+        assert output.stat().st_mode & 0o777 == 0o644  # the broker reads it as its own user
+        requests.post(f"{RABBIT_API}/api/definitions", json=json.loads(output.read_text()),
+                      timeout=10).raise_for_status()  # fmt: skip
+
+        def uri(component: str) -> str:
+            user = broker_accounts.account_name(component, prefix)
+            password = env[broker_accounts.password_variable(component)]
+            return broker_accounts.amqp_uri(RABBIT_HOST, user, password, vhost.name)
+
+        assert attempt(uri("users_v1"), publish("users_v1.events")) is None
+        assert attempt(uri("edge"), publish(RPC_EXCHANGE, routing_key="orders.ping")) is None
+        assert attempt(uri("edge"), publish("users_v1.events")) == 403
+    finally:
+        broker_accounts.deprovision(RABBIT_API, vhost.name, prefix=prefix)
+        vhost.delete()
