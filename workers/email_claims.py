@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
 from schemas.emails import email_key
@@ -151,19 +152,29 @@ class EmailClaims(MongoRepository):
             {"_id": claim["_id"], "userId": claim["userId"], **unchanged_filter(claim)}
         )
 
-    def finish(self, user_id: str, keys: Collection[str], op: Operation) -> None:
-        """op's write is committed (or abandoned): it no longer holds these claims."""
+    def finish(
+        self, user_id: str, keys: Collection[str], op: Operation, *, known_listed: bool = False
+    ) -> None:
+        """op's write is committed (or abandoned): it no longer holds these claims. Whoever
+        leaves a claim idle checks it is still listed: a later update may have dropped the
+        email while op still held it (and so could not release it). `known_listed` skips
+        that check for a user nobody else can know of yet (a create)."""
+        now, idle = utcnow(), []
         for key in sorted(keys):
-            self.claims.update_one(
+            claim = self.claims.find_one_and_update(
                 {"_id": key, "userId": user_id},
                 {"$pull": {"ops": op.id}, "$set": {"rev": new_rev()}},
+                return_document=ReturnDocument.AFTER,
             )
+            if claim is not None and not live_operations(claim, now):
+                idle.append(claim)
+        if idle and not known_listed:
+            self._delete_unlisted(user_id, idle)
 
     def abandon(self, user_id: str, keys: Collection[str], op: Operation) -> None:
         """op will not commit: drop its hold, and the claims nobody else needs."""
         if keys:
             self.finish(user_id, keys, op)
-            self.release_unlisted(user_id, keys)
 
     def release_unlisted(self, user_id: str, keys: Collection[str]) -> None:
         """Delete user_id's claims on keys that no operation holds and that its stored
@@ -177,14 +188,14 @@ class EmailClaims(MongoRepository):
             for claim in self.claims.find({"_id": {"$in": sorted(keys)}, "userId": user_id})
             if not live_operations(claim, now)
         ]
-        if not idle:
-            return
+        if idle:
+            self._delete_unlisted(user_id, idle)
+
+    def _delete_unlisted(self, user_id: str, idle: list[dict[str, Any]]) -> None:
         listed = self.stored_keys(user_id)
         for claim in idle:
             if claim["_id"] not in listed:
-                self.claims.delete_one(
-                    {"_id": claim["_id"], "userId": user_id, **unchanged_filter(claim)}
-                )
+                self._delete_unchanged(claim)
 
 
 def migrate_legacy_claims(database: Any) -> int:

@@ -76,7 +76,7 @@ def create_user(repo: UsersRepository, payload: Any, generation: Generation) -> 
     except Exception:
         claims.abandon(user["userId"], keys, op)
         raise
-    claims.finish(user["userId"], keys, op)
+    claims.finish(user["userId"], keys, op, known_listed=True)
     return public_user(user)
 
 
