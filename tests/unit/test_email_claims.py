@@ -164,3 +164,17 @@ def test_overlapping_creates_cannot_all_lose(db, round_):
 def test_an_operation_past_half_the_stale_age_gives_up(db):
     assert Operation.start(utcnow() - STALE_CLAIM_AGE / 2 - timedelta(seconds=1)).expired(utcnow())
     assert not Operation.start().expired(utcnow())
+
+
+def test_an_email_dropped_while_its_adder_still_held_it_is_released_by_the_adder(db, claims):
+    """A commits b; before A lets go of b's claim, B commits without b and cannot release
+    it (A still holds it). A, leaving it idle, must release it: nobody else will."""
+    store_user(db, X, "a@example.com")
+    a = Operation.start()
+    claims.claim(X, ["b@example.com"], a, utcnow())
+    store_user(db, X, "a@example.com", "b@example.com", version=2)  # A commits
+    store_user(db, X, "a@example.com", version=3)  # B commits without b...
+    claims.release_unlisted(X, [email_key("b@example.com")])  # ...and must leave A's claim
+    assert db.user_emails.find_one({"_id": "b@example.com"}) is not None
+    claims.finish(X, [email_key("b@example.com")], a)
+    assert db.user_emails.find_one({"_id": "b@example.com"}) is None
