@@ -161,12 +161,14 @@ class EmailClaims(MongoRepository):
         that check for a user nobody else can know of yet (a create)."""
         now, idle = utcnow(), []
         for key in sorted(keys):
+            # Filtered on `_id` alone (nx-27017 scans the collection for any other filter);
+            # pulling an id the claim does not hold changes nothing, and a pull needs no new
+            # `rev`: a deleter that saw no operation cannot see this one leave.
             claim = self.claims.find_one_and_update(
-                {"_id": key, "userId": user_id},
-                {"$pull": {"ops": op.id}, "$set": {"rev": new_rev()}},
-                return_document=ReturnDocument.AFTER,
+                {"_id": key}, {"$pull": {"ops": op.id}}, return_document=ReturnDocument.AFTER
             )
-            if claim is not None and not live_operations(claim, now):
+            mine = claim is not None and claim["userId"] == user_id
+            if mine and not live_operations(claim, now):
                 idle.append(claim)
         if idle and not known_listed:
             self._delete_unlisted(user_id, idle)
