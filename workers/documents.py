@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from datetime import UTC, datetime
 from typing import Any
@@ -9,7 +10,11 @@ from typing import Any
 from marshmallow import Schema, ValidationError
 
 from schemas.fields import UUID4_PATTERN
-from workers.exceptions import NotFound, ValidationFailed
+from schemas.orders import OrderDocumentSchema
+from schemas.users import UserDocumentSchema
+from workers.exceptions import NotFound, StoredDocumentInvalid, ValidationFailed
+
+log = logging.getLogger(__name__)
 
 USER_PUBLIC_FIELDS = (
     "userId",
@@ -67,16 +72,50 @@ def _public(doc: dict[str, Any], fields: tuple[str, ...]) -> dict[str, Any]:
     for name in fields:
         if name in doc:
             value = doc[name]
-            out[name] = to_iso(value) if name in DATE_FIELDS else value
+            out[name] = _iso_or_raw(value) if name in DATE_FIELDS else value
     return out
 
 
+def _iso_or_raw(value: Any) -> Any:
+    # A date another tool stored as something else is left for the schema check to name.
+    try:
+        return to_iso(value)
+    except (TypeError, ValueError, AttributeError):
+        return value
+
+
+# Built once (see users_domain); validate() keeps no state on the instance.
+USER_DOCUMENT = UserDocumentSchema()
+ORDER_DOCUMENT = OrderDocumentSchema()
+
+
+def checked_public(
+    doc: dict[str, Any], fields: tuple[str, ...], schema: Schema, kind: str, id_field: str
+) -> dict[str, Any]:
+    """The public shape of a stored document, or StoredDocumentInvalid (logged with the
+    document's id and the failing field names, never their values) if it breaks `schema`."""
+    public = _public(doc, fields)
+    errors = schema.validate(public)
+    if errors:
+        identifier = str(doc.get(id_field) or doc.get("_id"))
+        names = sorted(str(name) for name in errors)
+        log.error(
+            "stored %s %s breaks its schema: %s",
+            kind.lower(),
+            identifier,
+            ", ".join(names),
+            extra={"event": "stored_document_invalid", "document": identifier, "fields": names},
+        )
+        raise StoredDocumentInvalid(kind, identifier, names)
+    return public
+
+
 def public_user(doc: dict[str, Any]) -> dict[str, Any]:
-    return _public(doc, USER_PUBLIC_FIELDS)
+    return checked_public(doc, USER_PUBLIC_FIELDS, USER_DOCUMENT, "User", "userId")
 
 
 def public_order(doc: dict[str, Any]) -> dict[str, Any]:
-    return _public(doc, ORDER_PUBLIC_FIELDS)
+    return checked_public(doc, ORDER_PUBLIC_FIELDS, ORDER_DOCUMENT, "Order", "orderId")
 
 
 def load_payload(schema: Schema, payload: Any) -> dict[str, Any]:
