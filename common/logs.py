@@ -10,8 +10,6 @@ import json
 import logging
 import os
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
 
@@ -42,15 +40,6 @@ def bind(**values: str | None) -> None:
 def unbind() -> None:
     for var in _CONTEXT.values():
         var.set(None)
-
-
-@contextmanager
-def bound(**values: str | None) -> Iterator[None]:
-    bind(**values)
-    try:
-        yield
-    finally:
-        unbind()
 
 
 def format_time(created: float, msecs: float) -> str:
