@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import logging
+import math
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from marshmallow import Schema, ValidationError
+from marshmallow import Schema, ValidationError, fields
 
 from schemas.fields import UUID4_PATTERN
 from schemas.orders import OrderDocumentSchema
@@ -84,21 +86,85 @@ def _iso_or_raw(value: Any) -> Any:
         return value
 
 
-# Built once (see users_domain); validate() keeps no state on the instance.
-USER_DOCUMENT = UserDocumentSchema()
-ORDER_DOCUMENT = OrderDocumentSchema()
+Check = Callable[[Any], bool]
+
+
+def shape_check(schema: Schema) -> Callable[[dict[str, Any]], list[str]]:
+    """A function naming the fields of a document missing (when required) or of a JSON type
+    `schema` does not declare, compiled once from the schema's fields.
+
+    Types only: the content rules (patterns, lengths, the email key) are the write path's and
+    `micro-db check`'s; full marshmallow validation on every read cost 0.25 ms per user and
+    0.6 ms per order.
+    """
+    checks = [
+        (field.data_key or name, field.required, _type_check(field))
+        for name, field in schema.fields.items()
+    ]
+
+    def errors(data: dict[str, Any]) -> list[str]:
+        bad = []
+        for key, required, fits in checks:
+            if key in data:
+                if not fits(data[key]):
+                    bad.append(key)
+            elif required:
+                bad.append(key)
+        return bad
+
+    return errors
+
+
+def _type_check(field: fields.Field) -> Check:
+    allow_none = field.allow_none
+    if isinstance(field, fields.Nested):
+        nested = shape_check(field.schema)
+        inner: Check = lambda v: isinstance(v, dict) and not nested(v)  # noqa: E731
+    elif isinstance(field, fields.List):
+        item = _type_check(field.inner)
+        inner = lambda v: isinstance(v, list) and all(map(item, v))  # noqa: E731
+    elif isinstance(field, fields.DateTime):
+        inner = lambda v: isinstance(v, str) and _is_iso(v)  # noqa: E731
+    elif isinstance(field, fields.Boolean):
+        inner = lambda v: isinstance(v, bool)  # noqa: E731
+    elif isinstance(field, fields.Integer):
+        inner = lambda v: isinstance(v, int) and not isinstance(v, bool)  # noqa: E731
+    elif isinstance(field, fields.Number):
+        inner = lambda v: (  # noqa: E731
+            isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+        )
+    elif isinstance(field, fields.String):
+        inner = lambda v: isinstance(v, str)  # noqa: E731
+    else:
+        inner = lambda v: True  # noqa: E731 - Raw: whatever JSON carried was accepted on write
+    return lambda v: allow_none if v is None else inner(v)
+
+
+def _is_iso(value: str) -> bool:
+    try:
+        datetime.fromisoformat(value)
+    except ValueError:
+        return False
+    return True
+
+
+USER_SHAPE = shape_check(UserDocumentSchema())
+ORDER_SHAPE = shape_check(OrderDocumentSchema())
 
 
 def checked_public(
-    doc: dict[str, Any], fields: tuple[str, ...], schema: Schema, kind: str, id_field: str
+    doc: dict[str, Any],
+    public_fields: tuple[str, ...],
+    shape: Callable[[dict[str, Any]], list[str]],
+    kind: str,
+    id_field: str,
 ) -> dict[str, Any]:
     """The public shape of a stored document, or StoredDocumentInvalid (logged with the
-    document's id and the failing field names, never their values) if it breaks `schema`."""
-    public = _public(doc, fields)
-    errors = schema.validate(public)
-    if errors:
+    document's id and the failing field names, never their values) if it breaks `shape`."""
+    public = _public(doc, public_fields)
+    names = sorted(shape(public))
+    if names:
         identifier = str(doc.get(id_field) or doc.get("_id"))
-        names = sorted(str(name) for name in errors)
         log.error(
             "stored %s %s breaks its schema: %s",
             kind.lower(),
@@ -111,11 +177,11 @@ def checked_public(
 
 
 def public_user(doc: dict[str, Any]) -> dict[str, Any]:
-    return checked_public(doc, USER_PUBLIC_FIELDS, USER_DOCUMENT, "User", "userId")
+    return checked_public(doc, USER_PUBLIC_FIELDS, USER_SHAPE, "User", "userId")
 
 
 def public_order(doc: dict[str, Any]) -> dict[str, Any]:
-    return checked_public(doc, ORDER_PUBLIC_FIELDS, ORDER_DOCUMENT, "Order", "orderId")
+    return checked_public(doc, ORDER_PUBLIC_FIELDS, ORDER_SHAPE, "Order", "orderId")
 
 
 def load_payload(schema: Schema, payload: Any) -> dict[str, Any]:

@@ -203,17 +203,24 @@ def test_a_stalled_client_is_cut_off_after_the_client_timeout(gateway_port, data
 def silent_edge() -> Iterator[int]:
     """Accepts connections and reads requests but never answers them."""
     server = socket.create_server(("127.0.0.1", 0))
+    server.settimeout(0.05)
     held: list[socket.socket] = []
+    stop = threading.Event()
 
     def accept() -> None:
-        with contextlib.suppress(OSError):
-            while True:
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
                 held.append(server.accept()[0])
 
-    threading.Thread(target=accept, daemon=True).start()
+    acceptor = threading.Thread(target=accept, daemon=True)
+    acceptor.start()
     try:
         yield server.getsockname()[1]
     finally:
+        # Joined before closing: a (green) thread still waiting on a closed socket's fd
+        # would clash with whatever reuses that fd next in this test session.
+        stop.set()
+        acceptor.join(timeout=5)
         server.close()
         for sock in held:
             sock.close()
