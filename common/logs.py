@@ -29,6 +29,16 @@ _CONTEXT = {
 _STANDARD = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime", *_CONTEXT}
 # A typed error logged with this prefix is an answer, not a fault: no traceback.
 EXPECTED_PREFIX = "(expected)"
+# os.getpid() is a system call per line; gunicorn forks its workers after import.
+_pid = os.getpid()
+
+
+def _refresh_pid() -> None:
+    global _pid
+    _pid = os.getpid()
+
+
+os.register_at_fork(after_in_child=_refresh_pid)
 
 
 def bind(**values: str | None) -> None:
@@ -70,7 +80,7 @@ class JsonFormatter(logging.Formatter):
         for key, value in fields.items():
             if key not in _STANDARD and key[0] != "_":
                 entry[key] = value
-        entry["pid"] = os.getpid()
+        entry["pid"] = _pid
         if record.exc_info and not _expected(record):
             entry["exc"] = self.formatException(record.exc_info)
         return json.dumps(entry, default=str)
