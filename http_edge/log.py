@@ -36,3 +36,14 @@ class GunicornLogger(_GunicornLogger):
 
     def access(self, resp: Any, req: Any, environ: Any, request_time: Any) -> None:
         return None
+
+    def exception(self, msg: str, *args: Any, **kwargs: Any) -> None:
+        if isinstance(sys.exc_info()[1], BlockingIOError):
+            # The read timeout (gunicorn_setup.set_read_timeout) cut a client that stopped
+            # inside its headers: the client's doing, not a fault of ours.
+            self.error_log.info(
+                "client stalled while sending its request; connection closed",
+                extra={"event": "client_stalled"},
+            )
+            return
+        super().exception(msg, *args, **kwargs)

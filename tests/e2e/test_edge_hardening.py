@@ -89,6 +89,11 @@ def test_a_client_that_stops_inside_its_headers_is_disconnected(edge):
 
         assert read_all(sock) == b""  # gunicorn closes; it has no request to answer yet
         assert time.monotonic() - began < READ_TIMEOUT * 4
+    time.sleep(0.2)
+    lines = [json.loads(line) for line in edge.log_path.read_text().splitlines()]
+    stalled = [line for line in lines if line.get("event") == "client_stalled"]
+    assert stalled and stalled[-1]["level"] == "INFO" and "exc" not in stalled[-1]
+    assert not [line for line in lines if line["level"] == "ERROR"]  # no traceback either
 
 
 @pytest.mark.parametrize(
