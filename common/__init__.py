@@ -2,4 +2,6 @@
 
 `wire.py`: nameko's RPC conventions on the AMQP wire; it imports neither tier.
 `broker_accounts.py`: one RabbitMQ account per component, derived from the workers' services.
+`logs.py`: the one JSON log format; `request_id.py`: the X-Request-ID rule (also rendered
+into the gateway's nginx map). Neither imports a tier.
 """

@@ -10,7 +10,13 @@ import math
 from typing import Any
 
 from flask import request
-from werkzeug.exceptions import RequestEntityTooLarge, UnsupportedMediaType
+from gunicorn.http.errors import ParseException
+from werkzeug.exceptions import (
+    ClientDisconnected,
+    RequestEntityTooLarge,
+    RequestTimeout,
+    UnsupportedMediaType,
+)
 
 from http_edge.config import MAX_BODY_BYTES
 from http_edge.problems import EdgeError
@@ -18,6 +24,7 @@ from http_edge.problems import EdgeError
 # I-JSON (RFC 7493): integers beyond +-2**53 lose precision in other clients and overflow
 # MongoDB's int64; refuse them here rather than fail deep inside a worker.
 MAX_SAFE_INTEGER = 2**53 - 1
+STALLED = "The request body stopped arriving (see EDGE_READ_TIMEOUT); send it in full."
 
 
 def _is_json(mimetype: str) -> bool:
@@ -93,6 +100,21 @@ def _has_lone_surrogate(document: Any) -> bool:
 
 
 def _read_body() -> bytes:
+    """The raw body; a malformed chunked body is a 400 and a stalled one a 408."""
+    try:
+        return _read_raw_body()
+    except ParseException as exc:  # gunicorn's InvalidChunkSize, ChunkMissingTerminator...
+        raise EdgeError("The chunked request body is malformed.") from exc
+    except (BlockingIOError, TimeoutError) as exc:  # the socket's read timeout (EAGAIN)
+        raise RequestTimeout(STALLED) from exc
+    except ClientDisconnected as exc:
+        # werkzeug turns every read error into ClientDisconnected: look underneath.
+        if isinstance(exc.__context__, BlockingIOError | TimeoutError):
+            raise RequestTimeout(STALLED) from exc
+        raise
+
+
+def _read_raw_body() -> bytes:
     if request.content_length is not None:
         return request.get_data(cache=False)  # the declared length was checked above
     # Chunked body: werkzeug's stream stops silently at MAX_CONTENT_LENGTH (it truncates),

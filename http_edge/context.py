@@ -3,20 +3,18 @@
 from __future__ import annotations
 
 import logging
-import re
 import time
 import uuid
 from typing import Any
 
 from flask import Flask, Response, current_app, g, request
 
+from common.logs import bind, unbind
+from common.request_id import accept_request_id
 from http_edge.config import EdgeSettings
 from http_edge.rpc import RpcClient
 
 log = logging.getLogger("http_edge.access")
-
-# Ids from clients end up in logs and AMQP headers: keep them short and printable.
-REQUEST_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,127}$")
 
 
 def settings() -> EdgeSettings:
@@ -37,15 +35,11 @@ def users_service() -> str:
     return settings().users_service
 
 
-def _accept_request_id(value: str | None) -> str:
-    if value and REQUEST_ID_PATTERN.match(value):
-        return value
-    return str(uuid.uuid4())
-
-
 def _before() -> None:
     g.started = time.perf_counter()
-    g.request_id = _accept_request_id(request.headers.get("X-Request-ID"))
+    # The gateway applies the same rule; an edge reached directly must not trust more.
+    g.request_id = accept_request_id(request.headers.get("X-Request-ID"))
+    bind(request_id=g.request_id)
 
 
 def _after(response: Response) -> Response:
@@ -60,6 +54,7 @@ def _after(response: Response) -> Response:
         path,
         response.status_code,
         extra={
+            "event": "request",
             "method": request.method,
             "path": path,
             "status": response.status_code,
@@ -69,6 +64,11 @@ def _after(response: Response) -> Response:
     return response
 
 
+def _teardown(_: BaseException | None) -> None:
+    unbind()
+
+
 def register_request_hooks(app: Flask) -> None:
     app.before_request(_before)
     app.after_request(_after)
+    app.teardown_request(_teardown)

@@ -5,15 +5,20 @@ Start: `gunicorn -c http_edge/gunicorn_conf.py http_edge.wsgi:app`
 
 from __future__ import annotations
 
-import json
 import os
 
-import gunicorn.util
+from common.logs import skip_unused_record_fields
+from http_edge.gunicorn_setup import install_problem_error_pages, set_read_timeout
 
 
 def _int(name: str, default: int) -> int:
     raw = os.environ.get(name, "").strip()
     return int(raw) if raw else default
+
+
+def _seconds(name: str, default: float) -> float:
+    raw = os.environ.get(name, "").strip()
+    return float(raw) if raw else default
 
 
 bind = os.environ.get("EDGE_BIND", "127.0.0.1:8101")
@@ -25,6 +30,9 @@ threads = _int("GUNICORN_THREADS", 4)
 # Must outlast the slowest RPC, or gunicorn kills a worker that is merely waiting.
 timeout = max(30, int(float(os.environ.get("RPC_TIMEOUT", "10") or 10) * 3))
 graceful_timeout = 15
+# Longest silence while a request (headers or body) is being received: a stalled client
+# gets a 408 instead of holding a worker thread (gunicorn has no such timeout itself).
+read_timeout = _seconds("EDGE_READ_TIMEOUT", 10.0)
 keepalive = 5
 # gunicorn's maximum: long percent-encoded ids reach the app (a JSON 404) instead of a 414.
 limit_request_line = 8190
@@ -34,7 +42,7 @@ loglevel = os.environ.get("LOG_LEVEL", "info").lower()
 logconfig_dict = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"json": {"()": "http_edge.log.JsonFormatter"}},
+    "formatters": {"json": {"()": "common.logs.JsonFormatter", "service": "http_edge"}},
     "handlers": {
         "stderr": {
             "class": "logging.StreamHandler",
@@ -50,18 +58,10 @@ logconfig_dict = {
 }
 
 
-def _write_problem(sock, status_int: int, reason: str, mesg: str) -> None:  # noqa: ANN001
-    """gunicorn's own errors (bad request line, oversized headers) as problem+json, not HTML."""
-    body = json.dumps(
-        {"type": "about:blank", "title": reason, "status": status_int, "detail": mesg}
-    ).encode()
-    head = (
-        f"HTTP/1.1 {status_int} {reason}\r\n"
-        "Connection: close\r\n"
-        "Content-Type: application/problem+json\r\n"
-        f"Content-Length: {len(body)}\r\n\r\n"
-    ).encode("latin-1")
-    gunicorn.util.write_nonblock(sock, head + body)
+def on_starting(server) -> None:  # noqa: ANN001
+    install_problem_error_pages()
 
 
-gunicorn.util.write_error = _write_problem
+def post_worker_init(worker) -> None:  # noqa: ANN001
+    set_read_timeout(worker.sockets, read_timeout)
+    skip_unused_record_fields()  # the edge logs only as common.logs' JSON

@@ -1,49 +1,17 @@
-"""Structured JSON logs (one object per line) carrying the request id of the current request."""
+"""The edge's logging setup: common.logs' JSON lines on stderr, and gunicorn's logger class."""
 
 from __future__ import annotations
 
-import datetime as dt
-import json
 import logging
 import os
 import sys
 from typing import Any
 
-from flask import g, has_request_context
 from gunicorn.glogging import Logger as _GunicornLogger
 
-# LogRecord attributes that are plumbing, not data worth a JSON key.
-_RESERVED = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "request_id"}
+from common.logs import JsonFormatter
 
-
-class RequestIdFilter(logging.Filter):
-    def filter(self, record: logging.LogRecord) -> bool:
-        if not hasattr(record, "request_id"):
-            record.request_id = g.get("request_id") if has_request_context() else None
-        return True
-
-
-class JsonFormatter(logging.Formatter):
-    def format(self, record: logging.LogRecord) -> str:
-        entry: dict[str, Any] = {
-            "ts": dt.datetime.fromtimestamp(record.created, dt.UTC).isoformat(
-                timespec="milliseconds"
-            ),
-            "level": record.levelname,
-            "logger": record.name,
-            "message": record.getMessage(),
-            "service": "http_edge",
-            "pid": record.process,
-        }
-        request_id = getattr(record, "request_id", None)
-        if request_id:
-            entry["request_id"] = request_id
-        for key, value in vars(record).items():
-            if key not in _RESERVED and not key.startswith("_"):
-                entry[key] = value
-        if record.exc_info:
-            entry["exc"] = self.formatException(record.exc_info)
-        return json.dumps(entry, default=str)
+SERVICE = "http_edge"
 
 
 def configure_logging(level: str | None = None) -> None:
@@ -52,8 +20,7 @@ def configure_logging(level: str | None = None) -> None:
     if any(getattr(h, "_edge_json", False) for h in logger.handlers):
         return
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter())
-    handler.addFilter(RequestIdFilter())
+    handler.setFormatter(JsonFormatter(SERVICE))
     handler._edge_json = True  # type: ignore[attr-defined]
     logger.addHandler(handler)
     logger.setLevel(level or os.environ.get("LOG_LEVEL", "INFO").upper())
@@ -63,12 +30,20 @@ def configure_logging(level: str | None = None) -> None:
 class GunicornLogger(_GunicornLogger):
     """gunicorn's logger without gunicorn's access log (`logger_class` in gunicorn_conf).
 
-    The app logs every request itself, as JSON with its request id (context.py). gunicorn
-    still built an access record for every request — all its atoms, a LogRecord — as soon
-    as any `logconfig_dict` is set, only to drop it for want of a handler: 18 % of an
-    edge worker's CPU per POST, in the edges and in the bench's baseline alike (py-spy,
-    bench/results/profiles/2026-11-25-session4-edge-v1-gil-before.txt).
+    The app logs every request itself, as JSON with its request id (context.py); gunicorn
+    would build an access record for every request only to drop it (docs/performance.md).
     """
 
     def access(self, resp: Any, req: Any, environ: Any, request_time: Any) -> None:
         return None
+
+    def exception(self, msg: str, *args: Any, **kwargs: Any) -> None:
+        if isinstance(sys.exc_info()[1], BlockingIOError):
+            # The read timeout (gunicorn_setup.set_read_timeout) cut a client that stopped
+            # inside its headers: the client's doing, not a fault of ours.
+            self.error_log.info(
+                "client stalled while sending its request; connection closed",
+                extra={"event": "client_stalled"},
+            )
+            return
+        super().exception(msg, *args, **kwargs)

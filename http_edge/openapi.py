@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
 from typing import Any
 
 from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
+from nameko.exceptions import RemoteError, RpcTimeout, UnknownService
 
 from http_edge.config import MAX_BODY_BYTES, EdgeSettings
+from http_edge.problems import EdgeError, statuses, titles_by_status
+from http_edge.rpc import BrokerUnavailable
 from schemas.fields import AddressSchema, ItemSchema
 from schemas.orders import (
     OrderCreateSchema,
@@ -21,6 +26,16 @@ from schemas.users import (
     UserCreateV1Schema,
     UserCreateV2Schema,
     UserDocumentSchema,
+)
+from workers.exceptions import (
+    EmailTaken,
+    OrderNotFound,
+    StorageUnavailable,
+    StoredDocumentInvalid,
+    UnknownUser,
+    UpdateConflict,
+    UserNotFound,
+    ValidationFailed,
 )
 
 # Every schema is closed (`additionalProperties: false`): apispec exports marshmallow's
@@ -59,18 +74,30 @@ PROBLEM_SCHEMA: dict[str, Any] = {
     },
 }
 
-STATUS_TEXT = {
-    400: "Malformed body or query, or a field breaks a rule (see `errors`).",
-    404: "No such record (or unknown path).",
-    409: "An email already belongs to another user.",
+# Statuses werkzeug or gunicorn answer themselves (not in ERROR_TABLE), and what they mean.
+HTTP_STATUS_TEXT = {
+    404: "or no such path",
+    408: "The body stopped arriving (EDGE_READ_TIMEOUT).",
     413: f"Body over {MAX_BODY_BYTES // 1024} KiB.",
-    415: "Body is not application/json (UTF-8).",
     414: "URL longer than the server accepts (8 KiB request line).",
-    422: "`userId` names no user.",
-    502: "A service failed unexpectedly.",
-    503: "RabbitMQ, MongoDB or a service is unavailable; see Retry-After.",
-    504: "A service did not answer within RPC_TIMEOUT.",
+    415: "Body is not application/json (UTF-8).",
 }
+# Errors every RPC can end in, whatever the operation.
+RPC_ERRORS = (StorageUnavailable, BrokerUnavailable, UnknownService, RpcTimeout, RemoteError)
+BODY_STATUSES = (408, 413, 415)
+
+
+def _status_text() -> dict[int, str]:
+    """One description per status, from ERROR_TABLE's titles (plus the HTTP-level ones)."""
+    text = {status: "; ".join(titles) for status, titles in titles_by_status().items()}
+    for status, extra in HTTP_STATUS_TEXT.items():
+        text[status] = f"{text[status]}; {extra}" if status in text else extra
+    if 503 in text:
+        text[503] += "; see Retry-After"
+    return {status: value.rstrip(".") + "." for status, value in text.items()}
+
+
+STATUS_TEXT = _status_text()
 
 REQUEST_ID_HEADER = {
     "description": "The request's X-Request-ID (echoed) or a generated uuid4.",
@@ -130,33 +157,78 @@ def _pair(ref: str) -> dict[str, Any]:
     }
 
 
-def _operation(
-    operation_id: str,
-    summary: str,
-    tag: str,
-    success: dict[int, dict[str, Any]],
-    errors: tuple[int, ...],
-    body: str | None = None,
-    parameters: list[Any] | None = None,
-) -> dict[str, Any]:
-    users = tag == "users"
-    rpc_errors = (502, 503, 504)
-    responses: dict[Any, Any] = {str(code): spec for code, spec in success.items()}
-    for code in sorted({*errors, *rpc_errors, *((413, 415) if body else ())}):
+def ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+@dataclass(frozen=True)
+class Operation:
+    """One row of the API: its errors are types, answered with ERROR_TABLE's statuses."""
+
+    method: str
+    path: str
+    operation_id: str
+    summary: str
+    success: int
+    description: str
+    response: dict[str, Any]
+    errors: tuple[type[BaseException], ...]
+    body: str | None = None  # component name of the JSON request body
+    query: type | None = None  # marshmallow schema of the query string
+
+    @property
+    def tag(self) -> str:
+        return self.path.strip("/").split("/")[0]
+
+
+READ_USER = (ValidationFailed, UserNotFound, StoredDocumentInvalid)
+READ_ORDER = (ValidationFailed, OrderNotFound, StoredDocumentInvalid)
+OPERATIONS = (
+    Operation("post", "/users/", "createUser", "Create a user", 201, "The stored user.",
+              ref("User"), (EdgeError, ValidationFailed, EmailTaken), body="UserCreate"),
+    Operation("get", "/users/{userId}", "getUser", "Get a user", 200, "The user.",
+              ref("User"), READ_USER),
+    Operation("put", "/users/{userId}", "updateUser",
+              "Change a user's emails and/or delivery address", 200, "[before, after]",
+              _pair("User"), (*READ_USER, EdgeError, EmailTaken, UpdateConflict),
+              body="UserContactUpdate"),
+    Operation("get", "/orders/", "listOrders", "List orders with a status (paged)", 200,
+              "Orders, oldest first.", {"type": "array", "items": ref("Order")},
+              (ValidationFailed, StoredDocumentInvalid), query=OrderListQuerySchema),
+    Operation("post", "/orders/", "createOrder", "Create an order", 201, "The stored order.",
+              ref("Order"), (EdgeError, ValidationFailed, UnknownUser), body="OrderCreate"),
+    Operation("get", "/orders/{orderId}", "getOrder", "Get an order", 200, "The order.",
+              ref("Order"), READ_ORDER),
+    Operation("put", "/orders/{orderId}/status", "updateOrderStatus",
+              "Change an order's status", 200, "[before, after]", _pair("Order"),
+              (*READ_ORDER, EdgeError), body="OrderStatusUpdate"),
+    Operation("put", "/orders/{orderId}/details", "updateOrderDetails",
+              "Change an order's emails and/or delivery address", 200, "[before, after]",
+              _pair("Order"), (*READ_ORDER, EdgeError), body="OrderDetailsUpdate"),
+)  # fmt: skip
+
+
+def _operation(op: Operation) -> dict[str, Any]:
+    users = op.tag == "users"
+    codes = statuses(op.errors + RPC_ERRORS) | (set(BODY_STATUSES) if op.body else set())
+    responses: dict[str, Any] = {str(op.success): _ok(op.description, op.response, users)}
+    for code in sorted(codes):
         responses[str(code)] = _problem(code, users)
+    if "{" in op.path:  # an id in the URL can make the request line too long for gunicorn
+        responses["414"] = _problem(414, users)
     operation: dict[str, Any] = {
-        "operationId": operation_id,
-        "summary": summary,
-        "tags": [tag],
+        "operationId": op.operation_id,
+        "summary": op.summary,
+        "tags": [op.tag],
         "responses": responses,
     }
-    if body:
+    if op.body:
         operation["requestBody"] = {
             "required": True,
-            "content": {"application/json": {"schema": body}},
+            "content": {"application/json": {"schema": ref(op.body)}},
         }
-    if parameters:
-        operation["parameters"] = parameters
+    if op.query:
+        operation["parameters"] = [{"in": "query", "schema": op.query}]
     return operation
 
 
@@ -168,6 +240,29 @@ def _path_param(name: str) -> dict[str, Any]:
         # No maxLength: a longer id is a 404 from the service, or a 414 from gunicorn.
         "schema": {"type": "string", "minLength": 1},
     }
+
+
+OPS_PATHS = {
+    "/health": {
+        "get": {
+            "operationId": "health",
+            "summary": "The edge process is alive",
+            "tags": ["ops"],
+            "responses": {"200": _ok("Alive.", {"type": "object"}, False)},
+        }
+    },
+    "/ready": {
+        "get": {
+            "operationId": "ready",
+            "summary": "Broker, workers and database answer",
+            "tags": ["ops"],
+            "responses": {
+                "200": _ok("Ready.", {"type": "object"}, False),
+                "503": {**_problem(503, False), "description": "Not ready; see `checks`."},
+            },
+        }
+    },
+}
 
 
 def build_openapi(settings: EdgeSettings) -> dict[str, Any]:
@@ -187,149 +282,28 @@ def build_openapi(settings: EdgeSettings) -> dict[str, Any]:
         },
     )
     create_user = UserCreateV1Schema if settings.users_version == "v1" else UserCreateV2Schema
-    spec.components.schema("Address", schema=AddressSchema)
-    spec.components.schema("Item", schema=ItemSchema)
-    spec.components.schema("UserCreate", schema=create_user)
-    spec.components.schema("UserContactUpdate", schema=UserContactUpdateSchema)
-    spec.components.schema("User", schema=UserDocumentSchema)
-    spec.components.schema("OrderCreate", schema=OrderCreateSchema)
-    spec.components.schema("OrderStatusUpdate", schema=OrderStatusUpdateSchema)
-    spec.components.schema("OrderDetailsUpdate", schema=OrderDetailsUpdateSchema)
-    spec.components.schema("Order", schema=OrderDocumentSchema)
+    for name, schema in (
+        ("Address", AddressSchema),
+        ("Item", ItemSchema),
+        ("UserCreate", create_user),
+        ("UserContactUpdate", UserContactUpdateSchema),
+        ("User", UserDocumentSchema),
+        ("OrderCreate", OrderCreateSchema),
+        ("OrderStatusUpdate", OrderStatusUpdateSchema),
+        ("OrderDetailsUpdate", OrderDetailsUpdateSchema),
+        ("Order", OrderDocumentSchema),
+    ):
+        spec.components.schema(name, schema=schema)
     spec.components.schema("Problem", PROBLEM_SCHEMA)
-
-    def ref(name: str) -> dict[str, str]:
-        return {"$ref": f"#/components/schemas/{name}"}
-
-    user_id, order_id = _path_param("userId"), _path_param("orderId")
-    spec.path(
-        path="/users/",
-        operations={
-            "post": _operation(
-                "createUser",
-                "Create a user",
-                "users",
-                {201: _ok("The stored user.", ref("User"), True)},
-                (400, 409),
-                body=ref("UserCreate"),
-            )
-        },
-    )
-    spec.path(
-        path="/users/{userId}",
-        parameters=[user_id],
-        operations={
-            "get": _operation(
-                "getUser",
-                "Get a user",
-                "users",
-                {200: _ok("The user.", ref("User"), True)},
-                (400, 404),
-            ),
-            "put": _operation(
-                "updateUser",
-                "Change a user's emails and/or delivery address",
-                "users",
-                {200: _ok("[before, after]", _pair("User"), True)},
-                (400, 404, 409),
-                body=ref("UserContactUpdate"),
-            ),
-        },
-    )
-    spec.path(
-        path="/orders/",
-        operations={
-            "get": _operation(
-                "listOrders",
-                "List orders with a status (paged)",
-                "orders",
-                {
-                    200: _ok(
-                        "Orders, oldest first.", {"type": "array", "items": ref("Order")}, False
-                    )
-                },
-                (400,),
-                parameters=[{"in": "query", "schema": OrderListQuerySchema}],
-            ),
-            "post": _operation(
-                "createOrder",
-                "Create an order",
-                "orders",
-                {201: _ok("The stored order.", ref("Order"), False)},
-                (400, 422),
-                body=ref("OrderCreate"),
-            ),
-        },
-    )
-    spec.path(
-        path="/orders/{orderId}",
-        parameters=[order_id],
-        operations={
-            "get": _operation(
-                "getOrder",
-                "Get an order",
-                "orders",
-                {200: _ok("The order.", ref("Order"), False)},
-                (400, 404),
-            )
-        },
-    )
-    spec.path(
-        path="/orders/{orderId}/status",
-        parameters=[order_id],
-        operations={
-            "put": _operation(
-                "updateOrderStatus",
-                "Change an order's status",
-                "orders",
-                {200: _ok("[before, after]", _pair("Order"), False)},
-                (400, 404),
-                body=ref("OrderStatusUpdate"),
-            )
-        },
-    )
-    spec.path(
-        path="/orders/{orderId}/details",
-        parameters=[order_id],
-        operations={
-            "put": _operation(
-                "updateOrderDetails",
-                "Change an order's emails and/or delivery address",
-                "orders",
-                {200: _ok("[before, after]", _pair("Order"), False)},
-                (400, 404),
-                body=ref("OrderDetailsUpdate"),
-            )
-        },
-    )
-    spec.path(
-        path="/health",
-        operations={
-            "get": {
-                "operationId": "health",
-                "summary": "The edge process is alive",
-                "tags": ["ops"],
-                "responses": {"200": _ok("Alive.", {"type": "object"}, False)},
-            }
-        },
-    )
-    spec.path(
-        path="/ready",
-        operations={
-            "get": {
-                "operationId": "ready",
-                "summary": "Broker, workers and database answer",
-                "tags": ["ops"],
-                "responses": {
-                    "200": _ok("Ready.", {"type": "object"}, False),
-                    "503": {**_problem(503, False), "description": "Not ready; see `checks`."},
-                },
-            }
-        },
-    )
+    paths: dict[str, dict[str, Any]] = {}
+    for op in OPERATIONS:
+        paths.setdefault(op.path, {})[op.method] = _operation(op)
+    for path, operations in {**paths, **OPS_PATHS}.items():
+        params = [_path_param(name) for name in re.findall(r"{(\w+)}", path)]
+        spec.path(path=path, parameters=params or None, operations=operations)
     document = spec.to_dict()
     _tighten(document["components"]["schemas"])
-    _finish_paths(document["paths"])
+    _add_links(document["paths"])
     return document
 
 
@@ -360,11 +334,6 @@ LINKS = {
 }
 
 
-def _finish_paths(paths: dict[str, Any]) -> None:
+def _add_links(paths: dict[str, Any]) -> None:
     for (path, method, status), links in LINKS.items():
         paths[path][method]["responses"][status]["links"] = links
-    for path, item in paths.items():
-        if "{" in path:  # an id in the URL can make the request line too long for gunicorn
-            for method, operation in item.items():
-                if method != "parameters":
-                    operation["responses"]["414"] = _problem(414, path.startswith("/users"))

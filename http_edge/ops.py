@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from flask import Blueprint, Response, g, jsonify
-from nameko.exceptions import RpcTimeout, UnknownService
 
 from http_edge.context import rpc_client, settings
-from http_edge.problems import problem_response
+from http_edge.problems import describe_check, problem_response
 from http_edge.rpc import BrokerUnavailable
 from workers.exceptions import StorageUnavailable
 
@@ -16,18 +15,6 @@ bp = Blueprint("ops", __name__)
 @bp.get("/health")
 def health() -> Response:
     return jsonify({"status": "ok"})
-
-
-def _describe(error: BaseException | None, timeout: float) -> str:
-    if error is None:
-        return "ok"
-    if isinstance(error, RpcTimeout):
-        return f"no answer within {timeout:g}s"
-    if isinstance(error, UnknownService):
-        return "not running (no queue or no consumer)"
-    if isinstance(error, StorageUnavailable):
-        return "database unreachable"
-    return f"error: {type(error).__name__}"
 
 
 @bp.get("/ready")
@@ -46,7 +33,7 @@ def ready() -> Response:
     else:
         checks["broker"] = "ok"
         for service in services:
-            checks[service] = _describe(results.get(service), config.ready_timeout)
+            checks[service] = describe_check(results.get(service), config.ready_timeout)
         errors = list(results.values())
         if any(isinstance(error, StorageUnavailable) for error in errors):
             checks["database"] = "unreachable"

@@ -16,6 +16,7 @@ from workers.exceptions import (
     EmailTaken,
     OrderNotFound,
     StorageUnavailable,
+    StoredDocumentInvalid,
     UnknownUser,
     UpdateConflict,
     UserNotFound,
@@ -34,6 +35,8 @@ class Problem:
     slug: str
     title: str
     retry: bool = False  # send Retry-After: the failure is expected to pass
+    detail: str | None = None  # fixed text for the client; else the error's own message
+    check: str | None = None  # what /ready says of a dependency failing so ({timeout}: s)
 
 
 class EdgeError(Exception):
@@ -45,7 +48,8 @@ class EdgeError(Exception):
         self.errors = errors
 
 
-# First matching row wins, so subclasses come before their bases.
+# First matching row wins, so subclasses come before their bases. The details of 502 and
+# 500 are about our internals, not the client's request: logged, never echoed.
 ERROR_TABLE: tuple[tuple[type[BaseException], Problem], ...] = (
     (EdgeError, Problem(400, "malformed-request", "Malformed request")),
     (ValidationFailed, Problem(400, "validation-failed", "Request validation failed")),
@@ -53,20 +57,31 @@ ERROR_TABLE: tuple[tuple[type[BaseException], Problem], ...] = (
     (OrderNotFound, Problem(404, "order-not-found", "Order not found")),
     (EmailTaken, Problem(409, "email-taken", "Email already in use")),
     (UpdateConflict, Problem(409, "update-conflict", "Concurrent update, retry", True)),
+    (StoredDocumentInvalid,
+     Problem(409, "stored-document-invalid", "Stored record breaks its schema")),
     (UnknownUser, Problem(422, "unknown-user", "Order names an unknown user")),
-    (StorageUnavailable, Problem(503, "storage-unavailable", "Database unavailable", True)),
-    (BrokerUnavailable, Problem(503, "broker-unavailable", "Message broker unavailable", True)),
-    (UnknownService, Problem(503, "service-unavailable", "Service not running", True)),
-    (RpcTimeout, Problem(504, "rpc-timeout", "Service did not answer in time")),
-    (RemoteError, Problem(502, "service-error", "Service failed")),
-)
-INTERNAL = Problem(500, "internal-error", "Internal server error")
-
-# Details of these are about our internals, not the client's request: log, don't echo.
-OPAQUE_DETAIL = {
-    502: "A service failed while handling the request.",
-    500: "The edge failed while handling the request.",
-}
+    (StorageUnavailable,
+     Problem(503, "storage-unavailable", "Database unavailable", True,
+             check="database unreachable")),
+    (BrokerUnavailable,
+     Problem(503, "broker-unavailable", "Message broker unavailable", True,
+             detail="The message broker cannot be reached; retry later.")),
+    (UnknownService,
+     Problem(503, "service-unavailable", "Service not running", True,
+             detail="A service needed for this request is not running; retry later.",
+             check="not running (no queue or no consumer)")),
+    (RpcTimeout,
+     Problem(504, "rpc-timeout", "Service did not answer in time",
+             detail="A service did not answer within the RPC timeout.",
+             check="no answer within {timeout:g}s")),
+    (RemoteError,
+     Problem(502, "service-error", "Service failed",
+             detail="A service failed while handling the request.")),
+)  # fmt: skip
+INTERNAL = Problem(
+    500, "internal-error", "Internal server error",
+    detail="The edge failed while handling the request.",
+)  # fmt: skip
 
 
 def problem_for(exc: BaseException) -> Problem:
@@ -122,19 +137,31 @@ def problem_response(
 
 
 def _detail(exc: BaseException, problem: Problem) -> str:
-    if problem.status in OPAQUE_DETAIL:
-        return OPAQUE_DETAIL[problem.status]
-    if isinstance(exc, BrokerUnavailable):
-        return "The message broker cannot be reached; retry later."
-    if isinstance(exc, UnknownService):
-        return "A service needed for this request is not running; retry later."
-    if isinstance(exc, RpcTimeout):
-        return "A service did not answer within the RPC timeout."
+    if problem.detail is not None:
+        return problem.detail
     if isinstance(exc, ValidationFailed):
-        return exc.message
-    if isinstance(exc, EdgeError):
-        return exc.detail
+        return exc.message  # its str() repeats the per-field errors sent in `errors`
     return str(exc)
+
+
+def describe_check(error: BaseException | None, timeout: float) -> str:
+    """What /ready says of one dependency, from the error its ping raised."""
+    if error is None:
+        return "ok"
+    check = problem_for(error).check
+    return check.format(timeout=timeout) if check else f"error: {type(error).__name__}"
+
+
+def statuses(error_types: tuple[type[BaseException], ...]) -> set[int]:
+    """The HTTP statuses these error types are answered with (for the OpenAPI document)."""
+    return {problem.status for exc_type, problem in ERROR_TABLE if exc_type in error_types}
+
+
+def titles_by_status() -> dict[int, list[str]]:
+    titles: dict[int, list[str]] = {}
+    for _, problem in ERROR_TABLE:
+        titles.setdefault(problem.status, []).append(problem.title)
+    return titles
 
 
 def error_response(exc: BaseException) -> Response:

@@ -60,7 +60,11 @@ def write_gateway_files(run_dir: Path, env: Mapping[str, str]) -> Path:
     config = yaml.safe_load(kong_yml.read_text(encoding="utf-8"))
     conf = prefix / "nginx.conf"
     text = generate_nginx_conf(
-        config, listen=gateway_listen(env), prefix=prefix, source=str(kong_yml)
+        config,
+        listen=gateway_listen(env),
+        prefix=prefix,
+        source=str(kong_yml),
+        client_timeout=float(env.get("GATEWAY_CLIENT_TIMEOUT") or 60),
     )
     write_atomically(conf, text)
     return conf

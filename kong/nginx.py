@@ -7,20 +7,30 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from common.request_id import REQUEST_ID_TOKEN
 from kong.checks import request_size_limit_bytes
-from kong.problems import GATEWAY_PROBLEMS, RETRY_AFTER_SECONDS, problem_json
+from kong.problems import GATEWAY_PROBLEMS, NGINX_STATUS_ALIASES, RETRY_AFTER_SECONDS, problem_json
 
 # `=status` because a named location keeps the original status otherwise.
-# nginx's own 502 means "could not reach any edge": clients get 503 + Retry-After.
-_ERROR_PAGES = {**{s: s for s in GATEWAY_PROBLEMS}, 502: 503}
+_ERROR_PAGES = {**{s: s for s in GATEWAY_PROBLEMS if s != 431}, **NGINX_STATUS_ALIASES}
+REQUEST_ID = "$gateway_request_id"
 _UPSTREAM_KEEPALIVE = 32
 _EXACT_REGEX = re.compile(r"~(/[\w/-]*)\$")  # a Kong regex path that is just one exact path
 
 
 def generate_nginx_conf(
-    config: Mapping[str, Any], *, listen: str, prefix: Path, source: str = "kong.yml"
+    config: Mapping[str, Any],
+    *,
+    listen: str,
+    prefix: Path,
+    source: str = "kong.yml",
+    client_timeout: float = 60.0,
 ) -> str:
-    """Return nginx.conf text serving `config` on `listen` ("host:port"), files under `prefix`."""
+    """Return nginx.conf text serving `config` on `listen` ("host:port"), files under `prefix`.
+
+    `client_timeout` (seconds) bounds receiving the headers and each read of the body, as
+    in Kong (60 s by default); nginx then closes the connection without an answer.
+    """
     plugins = {p["name"]: p.get("config") or {} for p in config.get("plugins") or []}
     rate = int(plugins["rate-limiting"]["second"])
     body_limit = request_size_limit_bytes(plugins["request-size-limiting"])
@@ -44,21 +54,24 @@ def generate_nginx_conf(
             f"    {kind}_temp_path {prefix}/temp/{kind};"
             for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
         ),
+        f"    client_header_timeout {int(client_timeout * 1000)}ms;",
+        f"    client_body_timeout {int(client_timeout * 1000)}ms;",
         "    # request-size-limiting",
         f"    client_max_body_size {body_limit};",
         # Allowed bodies stay in memory and responses are streamed: workers (nobody when
         # started as root) never need to write temp files under a private run dir.
         f"    client_body_buffer_size {body_limit};",
         "    proxy_max_temp_file_size 0;",
-        "    # correlation-id: keep the caller's X-Request-ID, else a uuid-shaped $request_id",
+        "    # correlation-id: keep the caller's X-Request-ID when it is a safe token",
+        "    # (common.request_id), else a uuid-shaped $request_id",
         "    map $request_id $generated_request_id {",
         '        "~^(?<rid1>.{8})(?<rid2>.{4})(?<rid3>.{4})(?<rid4>.{4})(?<rid5>.{12})$"'
         ' "$rid1-$rid2-$rid3-$rid4-$rid5";',
         "        default $request_id;",
         "    }",
         "    map $http_x_request_id $gateway_request_id {",
-        '        "" $generated_request_id;',
-        "        default $http_x_request_id;",
+        f'        "~^{REQUEST_ID_TOKEN}$" $http_x_request_id;',
+        "        default $generated_request_id;",
         "    }",
         "    # rate-limiting (policy local, per client IP)",
         f"    limit_req_zone $binary_remote_addr zone=per_client:10m rate={rate}r/s;",
@@ -193,7 +206,7 @@ def _problem_location(status: int) -> str:
         f"        location = {_problem_uri(status)} {{ internal;"
         " default_type application/problem+json;"
         f" add_header X-Request-ID $gateway_request_id always;{retry_header}"
-        f" return {status} '{problem_json(status)}'; }}"
+        f" return {status} '{problem_json(status, REQUEST_ID)}'; }}"
     )
 
 

@@ -8,22 +8,36 @@ import json
 GATEWAY_PROBLEMS: dict[int, tuple[str, str]] = {
     400: ("Bad Request", "The gateway could not parse the HTTP request."),
     404: ("Not Found", "No route matches this path; the API serves /users and /orders."),
+    405: ("Method Not Allowed", "The gateway does not accept this method."),
     408: ("Request Timeout", "The request was not received in time."),
+    411: ("Length Required", "Send a Content-Length or a chunked body."),
     413: ("Content Too Large", "The request body is over the 64 KiB limit."),
     414: ("URI Too Long", "The request URI is too long."),
     429: ("Too Many Requests", "Rate limit exceeded; retry after the Retry-After delay."),
+    431: ("Request Header Fields Too Large", "A request header or cookie is too large."),
     500: ("Internal Server Error", "The gateway failed to handle the request."),
+    501: ("Not Implemented", "Transfer-Encoding other than chunked is not supported."),
     503: ("Service Unavailable", "No HTTP edge answered; retry after the Retry-After delay."),
     504: ("Gateway Timeout", "The HTTP edge did not answer in time."),
+    505: ("HTTP Version Not Supported", "The gateway speaks HTTP/1.0 and HTTP/1.1."),
 }
+
+# nginx's own codes -> what the client is told: 494 is nginx's "header too large" (sent as
+# a 400 by default) and 502 means "could not reach any edge", a 503 with Retry-After.
+NGINX_STATUS_ALIASES = {494: 431, 502: 503}
 
 # Statuses whose problem response tells the client when to come back.
 RETRY_AFTER_SECONDS = {429: 1, 503: 5}
 
 
-def problem_json(status: int) -> str:
+def problem_json(status: int, request_id: str) -> str:
+    """The body for `status`; `request_id` is spliced in as is (an nginx variable)."""
     title, detail = GATEWAY_PROBLEMS[status]
-    return json.dumps(
-        {"type": "about:blank", "title": title, "status": status, "detail": detail},
-        separators=(",", ":"),
-    )
+    body = {
+        "type": "about:blank",
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "requestId": request_id,
+    }
+    return json.dumps(body, separators=(",", ":"))

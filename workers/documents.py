@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import logging
+import math
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from marshmallow import Schema, ValidationError
+from marshmallow import Schema, ValidationError, fields
 
 from schemas.fields import UUID4_PATTERN
-from workers.exceptions import NotFound, ValidationFailed
+from schemas.orders import OrderDocumentSchema
+from schemas.users import UserDocumentSchema
+from workers.exceptions import NotFound, StoredDocumentInvalid, ValidationFailed
+
+log = logging.getLogger(__name__)
 
 USER_PUBLIC_FIELDS = (
     "userId",
@@ -67,16 +74,114 @@ def _public(doc: dict[str, Any], fields: tuple[str, ...]) -> dict[str, Any]:
     for name in fields:
         if name in doc:
             value = doc[name]
-            out[name] = to_iso(value) if name in DATE_FIELDS else value
+            out[name] = _iso_or_raw(value) if name in DATE_FIELDS else value
     return out
 
 
+def _iso_or_raw(value: Any) -> Any:
+    # A date another tool stored as something else is left for the schema check to name.
+    try:
+        return to_iso(value)
+    except (TypeError, ValueError, AttributeError):
+        return value
+
+
+Check = Callable[[Any], bool]
+
+
+def shape_check(schema: Schema) -> Callable[[dict[str, Any]], list[str]]:
+    """A function naming the fields of a document missing (when required) or of a JSON type
+    `schema` does not declare, compiled once from the schema's fields.
+
+    Types only: the content rules (patterns, lengths, the email key) are the write path's and
+    `micro-db check`'s; full marshmallow validation on every read cost 0.25 ms per user and
+    0.6 ms per order.
+    """
+    checks = [
+        (field.data_key or name, field.required, _type_check(field))
+        for name, field in schema.fields.items()
+    ]
+
+    def errors(data: dict[str, Any]) -> list[str]:
+        bad = []
+        for key, required, fits in checks:
+            if key in data:
+                if not fits(data[key]):
+                    bad.append(key)
+            elif required:
+                bad.append(key)
+        return bad
+
+    return errors
+
+
+def _type_check(field: fields.Field) -> Check:
+    allow_none = field.allow_none
+    if isinstance(field, fields.Nested):
+        nested = shape_check(field.schema)
+        inner: Check = lambda v: isinstance(v, dict) and not nested(v)  # noqa: E731
+    elif isinstance(field, fields.List):
+        item = _type_check(field.inner)
+        inner = lambda v: isinstance(v, list) and all(map(item, v))  # noqa: E731
+    elif isinstance(field, fields.DateTime):
+        inner = lambda v: isinstance(v, str) and _is_iso(v)  # noqa: E731
+    elif isinstance(field, fields.Boolean):
+        inner = lambda v: isinstance(v, bool)  # noqa: E731
+    elif isinstance(field, fields.Integer):
+        inner = lambda v: isinstance(v, int) and not isinstance(v, bool)  # noqa: E731
+    elif isinstance(field, fields.Number):
+        inner = lambda v: (  # noqa: E731
+            isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+        )
+    elif isinstance(field, fields.String):
+        inner = lambda v: isinstance(v, str)  # noqa: E731
+    else:
+        inner = lambda v: True  # noqa: E731 - Raw: whatever JSON carried was accepted on write
+    return lambda v: allow_none if v is None else inner(v)
+
+
+def _is_iso(value: str) -> bool:
+    try:
+        datetime.fromisoformat(value)
+    except ValueError:
+        return False
+    return True
+
+
+USER_SHAPE = shape_check(UserDocumentSchema())
+ORDER_SHAPE = shape_check(OrderDocumentSchema())
+
+
+def checked_public(
+    doc: dict[str, Any],
+    public_fields: tuple[str, ...],
+    shape: Callable[[dict[str, Any]], list[str]],
+    kind: str,
+    id_field: str,
+) -> dict[str, Any]:
+    """The public shape of a stored document, or StoredDocumentInvalid (logged with the
+    document's id and the failing field names, never their values) if it breaks `shape`."""
+    public = _public(doc, public_fields)
+    names = sorted(shape(public))
+    if names:
+        identifier = str(doc.get(id_field) or doc.get("_id"))
+        log.error(
+            "stored %s %s breaks its schema: %s",
+            kind.lower(),
+            identifier,
+            ", ".join(names),
+            extra={"event": "stored_document_invalid", "document": identifier, "fields": names},
+        )
+        raise StoredDocumentInvalid(kind, identifier, names)
+    return public
+
+
 def public_user(doc: dict[str, Any]) -> dict[str, Any]:
-    return _public(doc, USER_PUBLIC_FIELDS)
+    return checked_public(doc, USER_PUBLIC_FIELDS, USER_SHAPE, "User", "userId")
 
 
 def public_order(doc: dict[str, Any]) -> dict[str, Any]:
-    return _public(doc, ORDER_PUBLIC_FIELDS)
+    return checked_public(doc, ORDER_PUBLIC_FIELDS, ORDER_SHAPE, "Order", "orderId")
 
 
 def load_payload(schema: Schema, payload: Any) -> dict[str, Any]:

@@ -93,3 +93,20 @@ class UpdateConflict(ServiceError):
 
     def __str__(self) -> str:
         return f"{self.identifier!r} was changed concurrently too often; retry the request."
+
+
+@deserialize_to_instance
+class StoredDocumentInvalid(ServiceError):
+    """A stored record breaks its document schema (written by another tool): not served."""
+
+    def __init__(self, kind: str, identifier: str, fields: list[str]) -> None:
+        super().__init__(kind, identifier, fields)
+        self.kind = kind
+        self.identifier = identifier
+        self.fields = fields
+
+    def __str__(self) -> str:
+        return (
+            f"{self.kind} {self.identifier!r} is stored in a shape the API cannot serve "
+            f"(fields: {', '.join(self.fields)}); an operator must repair it."
+        )

@@ -102,6 +102,7 @@ def running_gateway(
     v1_port: int,
     v2_port: int,
     rate_limit_per_second: int = 100_000,
+    client_timeout: float = 60.0,
 ) -> Iterator[str]:
     """Start the real nginx from prepare_gateway(); yield its base URL; stop it."""
     port = free_port()
@@ -111,6 +112,7 @@ def running_gateway(
         "EDGE_V1_PORT": str(v1_port),
         "EDGE_V2_PORT": str(v2_port),
         "GATEWAY_RATE_LIMIT_PER_SECOND": str(rate_limit_per_second),
+        "GATEWAY_CLIENT_TIMEOUT": str(client_timeout),
     }
     process = subprocess.Popen(
         prepare_gateway(run_dir, env), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE

@@ -57,8 +57,9 @@ def assert_problem(response: requests.Response, status: int) -> dict:
     assert response.status_code == status
     assert response.headers["Content-Type"] == "application/problem+json"
     body = response.json()
-    assert set(body) == {"type", "title", "status", "detail"}
+    assert set(body) == {"type", "title", "status", "detail", "requestId"}
     assert body["status"] == status
+    assert body["requestId"] == response.headers["X-Request-ID"]
     return body
 
 

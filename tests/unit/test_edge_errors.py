@@ -12,6 +12,7 @@ from workers.exceptions import (
     EmailTaken,
     OrderNotFound,
     StorageUnavailable,
+    StoredDocumentInvalid,
     UnknownUser,
     UpdateConflict,
     UserNotFound,
@@ -25,6 +26,7 @@ ROWS = [
     (OrderNotFound("o-1"), 404, "order-not-found", False),
     (EmailTaken(["a@b.c"]), 409, "email-taken", False),
     (UpdateConflict("u1"), 409, "update-conflict", True),
+    (StoredDocumentInvalid("User", "u-1", ["createdAt"]), 409, "stored-document-invalid", False),
     (UnknownUser("u-9"), 422, "unknown-user", False),
     (StorageUnavailable(), 503, "storage-unavailable", True),
     (BrokerUnavailable("connection refused"), 503, "broker-unavailable", True),
@@ -114,3 +116,19 @@ def test_unknown_paths_and_methods_are_json(method: str, path: str, status: int)
     assert response.get_json()["status"] == status
     if status == 405:
         assert response.headers["Allow"]
+
+
+@pytest.mark.parametrize(
+    ("error", "said"),
+    [
+        (None, "ok"),
+        (RpcTimeout(2), "no answer within 2.5s"),
+        (UnknownService("orders"), "not running (no queue or no consumer)"),
+        (StorageUnavailable(), "database unreachable"),
+        (UserNotFound("x"), "error: UserNotFound"),
+    ],
+)
+def test_ready_checks_are_described_from_the_table(error, said) -> None:
+    from http_edge.problems import describe_check
+
+    assert describe_check(error, 2.5) == said

@@ -4,9 +4,16 @@ from __future__ import annotations
 
 import importlib
 import json
+import logging
 import socket
+import struct
+import time
 
+import eventlet.patcher
 import pytest
+
+# The test session is monkey-patched by eventlet; gunicorn's gthread workers use real sockets.
+real_socket = eventlet.patcher.original("socket")
 
 
 def load_conf(monkeypatch, **env: str):
@@ -59,7 +66,10 @@ def test_gunicorn_builds_no_access_record_but_still_logs_its_errors(monkeypatch,
 def test_gunicorn_parse_errors_are_problem_json(monkeypatch) -> None:
     import gunicorn.util
 
-    load_conf(monkeypatch)
+    original = gunicorn.util.write_error
+    conf = load_conf(monkeypatch)
+    assert gunicorn.util.write_error is original  # loading the config patches nothing
+    conf.on_starting(None)  # the start-up hook does
     left, right = socket.socketpair()
     with left, right:
         gunicorn.util.write_error(left, 400, "Bad Request", "Invalid request line <script>")
@@ -78,3 +88,34 @@ def restore_write_error():
     original = gunicorn.util.write_error
     yield
     gunicorn.util.write_error = original
+
+
+def test_post_worker_init_bounds_every_read_of_an_accepted_socket(monkeypatch) -> None:
+    # A client that stops mid-request must not hold a worker thread: the listener's read
+    # timeout is inherited by each accepted socket and survives setblocking(True).
+    conf = load_conf(monkeypatch, EDGE_READ_TIMEOUT="0.3")
+    monkeypatch.setattr(logging, "_srcfile", logging._srcfile)
+    monkeypatch.setattr(logging, "logThreads", logging.logThreads)
+    monkeypatch.setattr(logging, "logProcesses", logging.logProcesses)
+    monkeypatch.setattr(logging, "logMultiprocessing", logging.logMultiprocessing)
+    with real_socket.create_server(("127.0.0.1", 0)) as listener:
+        conf.post_worker_init(type("Worker", (), {"sockets": [listener]})())
+        with real_socket.create_connection(listener.getsockname()) as client:
+            accepted, _ = listener.accept()
+            with accepted:
+                accepted.setblocking(True)  # what gunicorn's gthread worker does
+                client.sendall(b"POST / HTTP/1.1\r\nContent-Length: 10\r\n\r\n12345")
+                accepted.recv(4096)
+                began = time.monotonic()
+                with pytest.raises(BlockingIOError):
+                    accepted.recv(4096)
+                waited = time.monotonic() - began
+    assert 0.25 <= waited < 2.0
+    assert struct.unpack("ll", accepted_timeout(conf)) == (0, 300000)
+    assert logging._srcfile is None  # and the lean LogRecords are a named start-up call
+
+
+def accepted_timeout(conf) -> bytes:
+    with real_socket.create_server(("127.0.0.1", 0)) as listener:
+        conf.post_worker_init(type("Worker", (), {"sockets": [listener]})())
+        return listener.getsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, 16)

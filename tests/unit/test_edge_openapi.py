@@ -118,3 +118,24 @@ def test_swagger_ui_is_served_without_a_cdn() -> None:
         assert client.get(asset).status_code == 200, asset
     assert client.get("/docs/assets/index.html").status_code == 404
     assert client.get("/docs/assets/..%2Fflask_swagger_ui.py").status_code == 404
+
+
+def test_status_texts_are_derived_from_the_error_table() -> None:
+    from http_edge.openapi import STATUS_TEXT
+    from http_edge.problems import ERROR_TABLE
+
+    for _, problem in ERROR_TABLE:
+        assert problem.title in STATUS_TEXT[problem.status]
+    assert "Concurrent update, retry" in STATUS_TEXT[409]  # UpdateConflict was missing
+
+
+def test_each_operations_error_statuses_come_from_its_error_types(document) -> None:
+    from http_edge.openapi import OPERATIONS
+    from http_edge.problems import problem_for
+
+    for op in OPERATIONS:
+        documented = {int(code) for code in document["paths"][op.path][op.method]["responses"]}
+        for error_type in op.errors:
+            assert problem_for(error_type.__new__(error_type)).status in documented
+    reads = document["paths"]["/orders/{orderId}"]["get"]["responses"]
+    assert "Stored record breaks its schema" in reads["409"]["description"]

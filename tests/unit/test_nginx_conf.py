@@ -118,3 +118,43 @@ def test_missing_nginx_is_a_clear_error(monkeypatch):
 
     with pytest.raises(RuntimeError, match="apt-get install -y nginx-light"):
         nginx_binary()
+
+
+def test_the_request_id_map_applies_the_shared_token_rule(tmp_path):
+    from common.request_id import REQUEST_ID_TOKEN
+
+    conf = conf_for(50, tmp_path)
+    start = conf.index("map $http_x_request_id $gateway_request_id {")
+    rid = conf[start : conf.index("\n    }", start)]
+
+    assert f'"~^{REQUEST_ID_TOKEN}$" $http_x_request_id;' in rid
+    assert "default $generated_request_id;" in rid  # anything else: a fresh id
+
+
+@pytest.mark.parametrize(
+    ("nginx_status", "client_status"),
+    [(400, 400), (405, 405), (408, 408), (411, 411), (413, 413), (414, 414), (494, 431),
+     (500, 500), (501, 501), (502, 503), (503, 503), (504, 504), (505, 505)],
+)  # fmt: skip
+def test_every_status_nginx_makes_has_a_problem_page(tmp_path, nginx_status, client_status):
+    conf = conf_for(50, tmp_path)
+    uri = f"/__gateway_problem_{client_status}"
+
+    assert f"error_page {nginx_status} ={client_status} {uri};" in conf
+    page = next(line for line in conf.splitlines() if f"location = {uri} " in line)
+    assert "default_type application/problem+json;" in page
+    assert f'"status":{client_status},' in page
+    assert '"requestId":"$gateway_request_id"' in page
+    assert "add_header X-Request-ID $gateway_request_id always;" in page
+
+
+def test_client_timeouts_default_to_kongs_60_seconds(tmp_path):
+    config = yaml.safe_load(render(50, "127.0.0.1:9101", "127.0.0.1:9102", 300))
+    default = generate_nginx_conf(config, listen="127.0.0.1:9100", prefix=tmp_path)
+    short = generate_nginx_conf(
+        config, listen="127.0.0.1:9100", prefix=tmp_path, client_timeout=1.5
+    )
+
+    assert "client_header_timeout 60000ms;" in default
+    assert "client_body_timeout 60000ms;" in default
+    assert "client_body_timeout 1500ms;" in short

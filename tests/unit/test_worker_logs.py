@@ -11,7 +11,8 @@ from typing import Any
 import eventlet
 import pytest
 
-from workers.logs import JsonFormatter, RequestIdFilter, RequestLogging, current_request_id
+from common.logs import JsonFormatter
+from workers.logs import RequestLogging, current_request_id
 
 domain_log = logging.getLogger("workers.test_domain")
 
@@ -21,8 +22,7 @@ def lines():
     """Every line the workers' loggers write, parsed."""
     stream = io.StringIO()
     handler = logging.StreamHandler(stream)
-    handler.setFormatter(JsonFormatter())
-    handler.addFilter(RequestIdFilter())
+    handler.setFormatter(JsonFormatter("workers"))
     loggers = [RequestLogging.log, domain_log]
     for logger in loggers:
         logger.addHandler(handler)
@@ -70,7 +70,7 @@ def test_each_concurrent_call_logs_its_own_request_id(lines) -> None:
         "ok",
     ]
     assert first["duration_ms"] >= 10  # measured from worker_setup
-    assert first["level"] == "INFO" and first["ts"].endswith("Z")
+    assert first["level"] == "INFO" and first["time"].endswith("Z")
     assert domain[0]["step"] == 1 and domain[0]["message"] == "working on create"
     assert current_request_id() is None
 
