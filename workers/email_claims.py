@@ -164,8 +164,12 @@ class EmailClaims(MongoRepository):
             # Filtered on `_id` alone (nx-27017 scans the collection for any other filter);
             # pulling an id the claim does not hold changes nothing, and a pull needs no new
             # `rev`: a deleter that saw no operation cannot see this one leave.
+            pull = {"$pull": {"ops": op.id}}
+            if known_listed:  # nothing to check afterwards: the cheaper write
+                self.claims.update_one({"_id": key}, pull)
+                continue
             claim = self.claims.find_one_and_update(
-                {"_id": key}, {"$pull": {"ops": op.id}}, return_document=ReturnDocument.AFTER
+                {"_id": key}, pull, return_document=ReturnDocument.AFTER
             )
             mine = claim is not None and claim["userId"] == user_id
             if mine and not live_operations(claim, now):
