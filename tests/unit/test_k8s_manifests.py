@@ -1,6 +1,6 @@
 """deploy/k8s offline: kustomize renders, schemas (core, CRDs, Gateway API), checkov, semantics.
 
-Tools come from `make bootstrap` (.venv-tools, deploy/k8s/tools/install.sh) and kubectl.
+Tools come from `make bootstrap` (.venv/tools, deploy/k8s/tools/install.sh) and kubectl.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from kong.render import parse_p_value, render, render_k8s_weights
 
 ROOT = Path(__file__).resolve().parents[2]
 K8S = ROOT / "deploy" / "k8s"
-TOOLS = ROOT / ".venv-tools"
+TOOLS = ROOT / ".venv" / "tools"
 NODE_MODULES = TOOLS / "npm" / "node_modules"
 OVERLAYS = ("local", "production")
 APP_IMAGE = "micro-users-orders"

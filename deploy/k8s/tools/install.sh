@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# Tools for the offline manifest checks (tests/unit/test_k8s_manifests.py), in .venv-tools:
+# Tools for the offline manifest checks (tests/unit/test_k8s_manifests.py), in .venv/tools:
 # checkov and kubernetes-validate (setup.cfg's [k8s-tools] extra, pinned there; checkov's own
 # pins clash with the project's, hence a venv of their own) and the Gateway API schemas (npm).
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
 PYTHON="${PYTHON:-python3.11}"
 command -v "$PYTHON" >/dev/null 2>&1 || PYTHON=python3
-TOOLS=.venv-tools
+# Inside .venv: every tree walk that skips .venv (ruff, doc checks) skips these too.
+TOOLS=.venv/tools
 [ -x "$TOOLS/bin/python" ] || "$PYTHON" -m venv "$TOOLS"
 stamp="$TOOLS/.installed"
 if [ ! -f "$stamp" ] || [ setup.cfg -nt "$stamp" ] || [ deploy/k8s/tools/package-lock.json -nt "$stamp" ]; then

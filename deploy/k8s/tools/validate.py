@@ -1,6 +1,6 @@
 """Validate rendered manifests offline: core kinds, operator CRDs and Gateway API (all kinds).
 
-Runs in the tools venv: `.venv-tools/bin/python deploy/k8s/tools/validate.py RENDERED.yaml`.
+Runs in the tools venv: `.venv/tools/bin/python deploy/k8s/tools/validate.py RENDERED.yaml`.
 """
 
 from __future__ import annotations
