@@ -159,9 +159,12 @@ def test_overlay_renders_every_component(docs: dict[str, list], overlay: str) ->
         assert deployments <= targets, kind
     assert one(rendered, "RabbitmqCluster", "rabbitmq")["spec"]["replicas"] == 3
     assert one(rendered, "StatefulSet", "mongodb")["spec"]["replicas"] == 3
-    assert {doc["metadata"]["namespace"] for doc in rendered if doc["kind"] != "Namespace"} - {
-        None
-    } <= {"micro"}
+    # The HPAs own the replica counts: an apply must not reset a scale-out.
+    assert all("replicas" not in doc["spec"] for doc in find(rendered, "Deployment"))
+    minimum = {"local": 1, "production": 3}[overlay]
+    assert {doc["spec"]["minReplicas"] for doc in find(rendered, "HorizontalPodAutoscaler")} == {
+        minimum
+    }
     assert all(
         doc["metadata"].get("namespace") == "micro"
         for doc in rendered
