@@ -165,6 +165,11 @@ def test_overlay_renders_every_component(docs: dict[str, list], overlay: str) ->
     assert {doc["spec"]["minReplicas"] for doc in find(rendered, "HorizontalPodAutoscaler")} == {
         minimum
     }
+    # Production keeps a ready pod through a drain; local (one pod) must not block one.
+    budget = {"local": {"maxUnavailable": 1}, "production": {"minAvailable": 1}}[overlay]
+    for name in deployments:
+        spec = one(rendered, "PodDisruptionBudget", name)["spec"]
+        assert {key: spec[key] for key in spec if key != "selector"} == budget, name
     assert all(
         doc["metadata"].get("namespace") == "micro"
         for doc in rendered
@@ -182,6 +187,7 @@ def test_validation_rejects_broken_manifests(docs: dict[str, list], tmp_path: Pa
     """One mistake per checker: each is caught by the checker that owns that kind."""
     production = docs["production"]
     broken: dict[str, tuple[str, Callable[[dict[str, Any]], None]]] = {}
+    out: list[dict[str, Any]] = []
 
     def breaks(kind: str, name: str, checker: str) -> Callable:
         def register(mutate: Callable[[dict[str, Any]], None]) -> None:
@@ -192,8 +198,6 @@ def test_validation_rejects_broken_manifests(docs: dict[str, list], tmp_path: Pa
             out.append(doc)
 
         return register
-
-    out: list[dict[str, Any]] = []
 
     @breaks("Deployment", "orders", "kubernetes-validate")
     def _typo(doc: dict[str, Any]) -> None:  # strict: an unknown field is an error
