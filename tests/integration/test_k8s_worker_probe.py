@@ -10,6 +10,9 @@ from pathlib import Path
 
 import pytest
 
+# The per-component accounts and the workers running on them (fixtures shared, not copied).
+from tests.integration.test_broker_permissions import broker, services  # noqa: F401
+
 PROBE = Path(__file__).resolve().parents[2] / "deploy" / "k8s" / "base" / "worker_probe.py"
 
 pytestmark = pytest.mark.integration
@@ -44,3 +47,10 @@ def test_probe_is_not_ready_once_the_worker_stops(stack, service_config):
     result = probe(service_config["AMQP_URI"], "ready", "orders")
     assert result.returncode == 1
     assert "orders does not answer ping" in result.stderr
+
+
+def test_each_worker_is_ready_on_its_own_least_privilege_account(broker, services):  # noqa: F811
+    """As in the pods: the probe logs in with the worker's account, not an administrator's."""
+    for service in ("users_v1", "users_v2", "orders"):
+        result = probe(broker.uris[service], "ready", service)
+        assert result.returncode == 0, (service, result.stderr)

@@ -10,9 +10,7 @@ command -v "$PYTHON" >/dev/null 2>&1 || PYTHON=python3
 TOOLS=.venv/tools
 [ -x "$TOOLS/bin/python" ] || "$PYTHON" -m venv "$TOOLS"
 stamp="$TOOLS/.installed"
-if [ ! -f "$stamp" ] || [ setup.cfg -nt "$stamp" ] || [ deploy/k8s/tools/package-lock.json -nt "$stamp" ]; then
-  echo "[bootstrap] installing the manifest check tools into $TOOLS"
-  mapfile -t pins < <("$PYTHON" - <<'PY'
+mapfile -t pins < <("$PYTHON" - <<'PY'
 import configparser
 config = configparser.ConfigParser()
 config.read("setup.cfg")
@@ -21,10 +19,14 @@ for line in config["options.extras_require"]["k8s-tools"].splitlines():
         print(line.strip())
 PY
 )
+# Reinstall only when the pins or the npm lock change, not on every setup.cfg edit.
+wanted="$(printf '%s\n' "${pins[@]}"; sha256sum deploy/k8s/tools/package-lock.json)"
+if [ "$(cat "$stamp" 2>/dev/null)" != "$wanted" ]; then
+  echo "[bootstrap] installing the manifest check tools into $TOOLS"
   "$TOOLS/bin/pip" install -q --disable-pip-version-check "${pins[@]}"
   command -v npm >/dev/null || { echo "npm is required for the Gateway API schemas" >&2; exit 1; }
   mkdir -p "$TOOLS/npm"
   cp deploy/k8s/tools/package.json deploy/k8s/tools/package-lock.json "$TOOLS/npm/"
   npm ci --silent --no-audit --no-fund --prefix "$TOOLS/npm" >/dev/null
-  touch "$stamp"
+  printf '%s' "$wanted" > "$stamp"
 fi
