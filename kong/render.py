@@ -80,6 +80,21 @@ def render(
     return text
 
 
+def render_k8s_weights(p_value: int) -> str:
+    """Kustomize JSON patch: the v1/v2 backend weights of the users-split HTTPRoutes."""
+    p_value = parse_p_value(p_value)
+    lines = [
+        f"# Rendered by `kong-render --k8s-weights --p-value {p_value}` (kong/render.py): do not",
+        f"# edit. P_VALUE={p_value}: {p_value}% of /users traffic to v1, the rest to v2.",
+    ]
+    # `test` first: a reordered backendRefs list fails the build instead of swapping weights.
+    for index, (edge, weight) in enumerate((("edge-v1", p_value), ("edge-v2", 100 - p_value))):
+        path = f"/spec/rules/0/backendRefs/{index}"
+        lines += [f"- op: test\n  path: {path}/name\n  value: {edge}"]
+        lines += [f"- op: replace\n  path: {path}/weight\n  value: {weight}"]
+    return "\n".join(lines) + "\n"
+
+
 def render_from_env(env: Mapping[str, str]) -> str:
     """Render with every setting taken from env (local defaults: edges on 127.0.0.1)."""
     return render(
@@ -117,6 +132,11 @@ def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
         f"{DEFAULT_RATE_LIMIT_PER_SECOND})",
     )
     parser.add_argument(
+        "--k8s-weights",
+        action="store_true",
+        help="render the Kubernetes HTTPRoute weights patch (deploy/k8s) instead of kong.yml",
+    )
+    parser.add_argument(
         "-o", "--output", default="-", help="file to write (default: - for stdout)"
     )
     return parser
@@ -126,12 +146,15 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
     env = os.environ if env is None else env
     args = build_parser(env).parse_args(argv)
     try:
-        text = render(
-            parse_p_value(args.p_value),
-            args.v1_target,
-            args.v2_target,
-            parse_positive_int("rate limit per second", args.rate_limit_per_second),
-        )
+        if args.k8s_weights:
+            text = render_k8s_weights(parse_p_value(args.p_value))
+        else:
+            text = render(
+                parse_p_value(args.p_value),
+                args.v1_target,
+                args.v2_target,
+                parse_positive_int("rate limit per second", args.rate_limit_per_second),
+            )
     except ValueError as error:
         print(f"kong-render: {error}", file=sys.stderr)
         return 2

@@ -59,6 +59,8 @@ rabbitmq() {
 }
 
 python_env
+# The offline Kubernetes manifest checks' own tools (deploy/k8s/tools/install.sh).
+if [ "$EXTRAS" = test ]; then deploy/k8s/tools/install.sh; fi
 apt_install nginx-light deck
 if [ "${AMQP_URI:-}" = "" ] || [[ "${AMQP_URI}" == *"@localhost:5672"* ]] || [[ "${AMQP_URI}" == *"@127.0.0.1:5672"* ]]; then
   rabbitmq

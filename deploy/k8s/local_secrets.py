@@ -1,0 +1,50 @@
+"""Write the local overlay's Secret sources (git-ignored) with fresh random credentials.
+
+`python deploy/k8s/local_secrets.py [DIR]`; existing files are kept, so re-running is safe.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import secrets
+import sys
+from pathlib import Path
+
+DEFAULT_DIR = Path(__file__).parent / "overlays" / "local" / "secrets"
+# Secret name -> the user name it holds (RabbitMQ: common/broker_accounts.py's components).
+ACCOUNTS = {
+    "rabbitmq-users-v1": "users_v1",
+    "rabbitmq-users-v2": "users_v2",
+    "rabbitmq-orders": "orders",
+    "rabbitmq-edge": "edge",
+    "rabbitmq-operator": "operator",
+    "mongodb-root": "root",
+    "mongodb-app": "micro",
+}
+KEYFILE = "mongodb-keyfile"
+
+
+def _write_private(path: Path, text: str) -> None:
+    if path.exists():
+        return
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text)
+
+
+def write_secrets(directory: Path) -> list[Path]:
+    """Create every missing file; URL-safe passwords go into connection URIs unquoted."""
+    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    for secret, username in ACCOUNTS.items():
+        password = secrets.token_urlsafe(32)
+        _write_private(directory / f"{secret}.env", f"username={username}\npassword={password}\n")
+    # mongod's keyfile: base64 characters only, 6..1024 of them.
+    _write_private(directory / KEYFILE, base64.b64encode(secrets.token_bytes(756)).decode())
+    return sorted(directory.iterdir())
+
+
+if __name__ == "__main__":
+    target = Path(sys.argv[1]) if len(sys.argv) > 1 else DEFAULT_DIR
+    for path in write_secrets(target):
+        print(path)
