@@ -21,7 +21,7 @@ from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
 from schemas.emails import email_key
-from workers.documents import utcnow
+from workers.documents import as_datetime, utcnow
 from workers.mongo import MongoRepository
 
 USERS = "users"
@@ -69,6 +69,11 @@ def live_operations(claim: dict[str, Any], now: datetime) -> list[str]:
     return [o for o in claim.get("ops", []) if now - Operation.started_at(o) <= STALE_CLAIM_AGE]
 
 
+def claim_changed_at(claim: dict[str, Any], default: datetime) -> datetime:
+    # nx-27017 returns `$set` dates as strings; pre-migration claims have `claimedAt`.
+    return as_datetime(claim.get("changedAt") or claim.get("claimedAt") or default)
+
+
 def new_rev() -> str:
     return uuid.uuid4().hex
 
@@ -91,13 +96,18 @@ class EmailClaims(MongoRepository):
         user = self.database[USERS].find_one({"userId": user_id}, {"emails": True})
         return {email_key(e) for e in user.get("emails", [])} if user else set()
 
-    def claim(self, user_id: str, emails: list[str], op: Operation, now: datetime) -> list[str]:
+    def claim(
+        self, user_id: str, emails: list[str], op: Operation, now: datetime, *, hold: bool = True
+    ) -> list[str]:
         """Claim every email for user_id under op, in key order. On a conflict, give back
-        what op took and return the emails held by others (empty list: all claimed)."""
+        what op took and return the emails held by others (empty list: all claimed).
+        `hold=False` (a create: no other operation can know the new user) records no
+        operation id, so nothing has to be let go afterwards: a fresh claim is protected
+        from takeover by its age alone."""
         wanted = sorted_by_key(emails)
         taken: list[str] = []
         for position, (key, email) in enumerate(wanted):
-            if self._claim_one(user_id, key, op, now):
+            if self._claim_one(user_id, key, op, now, hold):
                 taken.append(key)
                 continue
             self.abandon(user_id, taken, op)
@@ -105,18 +115,12 @@ class EmailClaims(MongoRepository):
             return [email] + [e for k, e in rest if self._held_by_other(user_id, k, now)]
         return []
 
-    def _claim_one(self, user_id: str, key: str, op: Operation, now: datetime) -> bool:
+    def _claim_one(
+        self, user_id: str, key: str, op: Operation, now: datetime, hold: bool = True
+    ) -> bool:
         for _ in range(3):
             try:
-                self.claims.insert_one(
-                    {
-                        "_id": key,
-                        "userId": user_id,
-                        "ops": [op.id],
-                        "rev": new_rev(),
-                        "changedAt": now,
-                    }
-                )
+                self.claims.insert_one(new_claim(key, user_id, [op.id] if hold else [], now))
                 return True
             except DuplicateKeyError:
                 holder = self.claims.find_one({"_id": key})
@@ -142,8 +146,10 @@ class EmailClaims(MongoRepository):
         )
 
     def _is_orphan(self, claim: dict[str, Any], now: datetime) -> bool:
-        """Nobody can rely on it: no live operation holds it and its user does not list it."""
-        if live_operations(claim, now):
+        """Nobody can rely on it: no live operation holds it, it has not changed for the
+        stale age (a create in flight holds its claims by their age), and its user does not
+        list it."""
+        if live_operations(claim, now) or now - claim_changed_at(claim, now) <= STALE_CLAIM_AGE:
             return False
         return claim["_id"] not in self.stored_keys(claim["userId"])
 
@@ -152,29 +158,22 @@ class EmailClaims(MongoRepository):
             {"_id": claim["_id"], "userId": claim["userId"], **unchanged_filter(claim)}
         )
 
-    def finish(
-        self, user_id: str, keys: Collection[str], op: Operation, *, known_listed: bool = False
-    ) -> None:
+    def finish(self, user_id: str, keys: Collection[str], op: Operation) -> None:
         """op's write is committed (or abandoned): it no longer holds these claims. Whoever
         leaves a claim idle checks it is still listed: a later update may have dropped the
-        email while op still held it (and so could not release it). `known_listed` skips
-        that check for a user nobody else can know of yet (a create)."""
+        email while op still held it (and so could not release it)."""
         now, idle = utcnow(), []
         for key in sorted(keys):
             # Filtered on `_id` alone (nx-27017 scans the collection for any other filter);
             # pulling an id the claim does not hold changes nothing, and a pull needs no new
             # `rev`: a deleter that saw no operation cannot see this one leave.
-            pull = {"$pull": {"ops": op.id}}
-            if known_listed:  # nothing to check afterwards: the cheaper write
-                self.claims.update_one({"_id": key}, pull)
-                continue
             claim = self.claims.find_one_and_update(
-                {"_id": key}, pull, return_document=ReturnDocument.AFTER
+                {"_id": key}, {"$pull": {"ops": op.id}}, return_document=ReturnDocument.AFTER
             )
             mine = claim is not None and claim["userId"] == user_id
             if mine and not live_operations(claim, now):
                 idle.append(claim)
-        if idle and not known_listed:
+        if idle:
             self._delete_unlisted(user_id, idle)
 
     def abandon(self, user_id: str, keys: Collection[str], op: Operation) -> None:

@@ -12,11 +12,12 @@ from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
 from schemas.emails import email_key
-from workers.documents import as_datetime, utcnow
+from workers.documents import utcnow
 from workers.email_claims import (
     EMAIL_CLAIMS,
     STALE_CLAIM_AGE,
     USERS,
+    claim_changed_at,
     live_operations,
     new_claim,
     new_rev,
@@ -116,7 +117,7 @@ def _check_claims(
         if result.scoped and claim["userId"] not in in_scope:
             continue
         live = live_operations(claim, now)
-        changed = as_datetime(claim.get("changedAt") or claim.get("claimedAt") or now)
+        changed = claim_changed_at(claim, now)
         unchanged = {"_id": key, **unchanged_filter(claim)}
         if claim["userId"] not in owners.get(key, set()):
             if not live and now - changed > STALE_CLAIM_AGE:

@@ -60,7 +60,7 @@ def create_user(repo: UsersRepository, payload: Any, generation: Generation) -> 
                 data[name] = to_storage_date(data[name])
     user = {"userId": str(uuid.uuid4()), "version": 1, **data}
     claims, op = repo.email_claims, Operation.start(now)
-    conflicts = claims.claim(user["userId"], user["emails"], op, now)
+    conflicts = claims.claim(user["userId"], user["emails"], op, now, hold=False)
     if conflicts:
         metrics.email_claim_conflict()
         raise EmailTaken(conflicts)
@@ -71,12 +71,11 @@ def create_user(repo: UsersRepository, payload: Any, generation: Generation) -> 
     try:
         repo.insert(user)
     except StorageUnavailable:
-        # The write may still land: the claims stay held and expire with the operation.
+        # The write may still land: the claims stay, protected by their age for a while.
         raise
     except Exception:
         claims.abandon(user["userId"], keys, op)
         raise
-    claims.finish(user["userId"], keys, op, known_listed=True)
     return public_user(user)
 
 

@@ -105,7 +105,7 @@ def test_a_claim_taken_again_while_it_is_being_released_survives(db):
 def test_a_crashed_operations_claim_is_taken_over_only_after_the_stale_age(db, claims):
     store_user(db, X, "mine@example.com")
     crashed = Operation.start(utcnow() - STALE_CLAIM_AGE - timedelta(seconds=1))
-    claims.claim(X, ["left@example.com"], crashed, utcnow())  # then the worker died
+    claims.claim(X, ["left@example.com"], crashed, crashed.started)  # then the worker died
     fresh = Operation.start()
     claims.claim(X, ["young@example.com"], fresh, utcnow())  # still in flight
     assert claims.claim(Y, ["young@example.com"], Operation.start(), utcnow()) == [
@@ -132,8 +132,8 @@ class InLockstep(EmailClaims):
         super().__init__(database)
         self.barrier, self.first = barrier, True
 
-    def _claim_one(self, user_id, key, op, now):
-        taken = super()._claim_one(user_id, key, op, now)
+    def _claim_one(self, user_id, key, op, now, hold=True):
+        taken = super()._claim_one(user_id, key, op, now, hold)
         if self.first:
             self.first = False
             self.barrier.wait(timeout=5)
@@ -178,3 +178,13 @@ def test_an_email_dropped_while_its_adder_still_held_it_is_released_by_the_adder
     assert db.user_emails.find_one({"_id": "b@example.com"}) is not None
     claims.finish(X, [email_key("b@example.com")], a)
     assert db.user_emails.find_one({"_id": "b@example.com"}) is None
+
+
+def test_a_create_in_flight_holds_its_claims_by_their_age_alone(db, claims):
+    """Creates record no operation id (nothing to let go of afterwards); until the user is
+    written, the claim's age is what keeps others off it."""
+    assert claims.claim(X, ["new@example.com"], Operation.start(), utcnow(), hold=False) == []
+    assert db.user_emails.find_one({"_id": "new@example.com"})["ops"] == []
+    assert claims.claim(Y, ["new@example.com"], Operation.start(), utcnow()) == ["new@example.com"]
+    later = utcnow() + STALE_CLAIM_AGE + timedelta(seconds=1)  # X's create died unwritten
+    assert claims.claim(Y, ["new@example.com"], Operation.start(later), later) == []
