@@ -6,6 +6,10 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from common import defaults
+from http_edge.config import DEFAULTS as EDGE_DEFAULTS
+from launch.settings import StackSettings
+
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS_DIR = ROOT / "bench" / "results"
 # Everything the bench writes at run time lives here, never under .run/{mongo,logs,pids}.
@@ -45,6 +49,24 @@ class BenchConfig:
     @property
     def baseline_url(self) -> str:
         return f"http://127.0.0.1:{self.baseline_port}"
+
+    def stack_settings(self) -> StackSettings:
+        """The launch settings: the environment, with the bench's own URIs and ports and the
+        defaults pinned for what the figures depend on (P_VALUE, RPC_TIMEOUT)."""
+        return StackSettings.from_env(
+            {
+                **os.environ,
+                "AMQP_URI": self.amqp_uri,
+                "MONGO_URI": self.mongo_uri,
+                "MONGO_DB": self.mongo_db,
+                "RPC_TIMEOUT": str(EDGE_DEFAULTS["RPC_TIMEOUT"]),
+                "P_VALUE": str(defaults.P_VALUE),
+                "GATEWAY_PORT": str(self.gateway_port),
+                "EDGE_V1_PORT": str(self.edge_v1_port),
+                "EDGE_V2_PORT": str(self.edge_v2_port),
+                "PYTHONWARNINGS": "ignore::DeprecationWarning",
+            }
+        )
 
     # Durations and sizes: the full run stays near 10 minutes on 2 cores, --quick near 4.
     @property

@@ -1,35 +1,44 @@
-"""The bench's own stack: nx-27017, a RabbitMQ vhost, workers, edges, gateway and baseline.
-
-It mirrors scripts/stack.py (same argv, same gunicorn config, same rendered gateway) but on
-its own ports, data dir and vhost, so it never collides with a developer's `make up`.
+"""The bench's own stack: the launch spec's components plus the baseline app, on the bench's
+ports, data dir (.run/bench) and vhost, so it never collides with a developer's `make up`.
 """
 
 from __future__ import annotations
 
 import contextlib
-import os
 import shutil
-import signal
-import subprocess
-import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import psutil
 import requests
 
 from bench.config import ROOT, RUN_DIR, BenchConfig
-from scripts import readiness
-from scripts.readiness import port_open
+from launch import runner as launch_runner
+from launch.runner import Runner
+from launch.spec import (
+    BIN,
+    SERVICES,
+    Component,
+    PortOpen,
+    RpcPing,
+    build_stack,
+    child_env,
+    gunicorn_app,
+    nameko_worker,
+)
 
-BIN = Path(sys.executable).parent
+__all__ = ["BIN", "ROOT", "BenchStack", "http_ok", "rabbitmq_process", "wait_until"]
 LOG_DIR = RUN_DIR / "logs"
-GUNICORN_CONF = ROOT / "http_edge" / "gunicorn_conf.py"
+BASELINE_APP = "bench.baseline_app:create_app()"
+STAGE_MESSAGES = {
+    "database": "starting nx-27017 and the RabbitMQ vhost",
+    "workers": "starting workers users_v1, users_v2, orders",
+    "edges": "starting edges, baseline and gateway",
+}
 
 
 def wait_until(check: Callable[[], bool], what: str, timeout: float = 60.0) -> None:
-    readiness.wait_until(check, f"bench stack: {what}", LOG_DIR, timeout)
+    launch_runner.wait_until(check, f"bench stack: {what} (logs: {LOG_DIR})", timeout)
 
 
 def http_ok(url: str) -> bool:
@@ -42,28 +51,22 @@ def http_ok(url: str) -> bool:
 @dataclass
 class BenchStack:
     config: BenchConfig
-    processes: dict[str, subprocess.Popen] = field(default_factory=dict)
-    extra_orders: list[subprocess.Popen] = field(default_factory=list)
-    launches: dict[str, tuple[list[str], dict[str, str] | None]] = field(default_factory=dict)
+    # Stopping a process group takes gunicorn's and nginx's workers along.
+    runner: Runner = field(default_factory=lambda: Runner(ready_timeout=90, stop_timeout=15))
+    extra_orders: Runner = field(default_factory=lambda: Runner(stop_timeout=15))
 
-    # -- environment -------------------------------------------------------------------
     @property
-    def env(self) -> dict[str, str]:
-        cfg = self.config
-        env = dict(os.environ)
-        env.update(
-            AMQP_URI=cfg.amqp_uri,
-            MONGO_URI=cfg.mongo_uri,
-            MONGO_DB=cfg.mongo_db,
-            RPC_TIMEOUT="10",
-            P_VALUE="100",
-            GATEWAY_PORT=str(cfg.gateway_port),
-            EDGE_V1_PORT=str(cfg.edge_v1_port),
-            EDGE_V2_PORT=str(cfg.edge_v2_port),
-            PYTHONWARNINGS="ignore::DeprecationWarning",
-            PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""),
-        )
-        return env
+    def processes(self) -> dict:
+        return self.runner.processes
+
+    def components(self) -> tuple[Component, ...]:
+        settings = self.config.stack_settings()
+        ports = {**settings.ports, "baseline": self.config.baseline_port}
+        baseline = gunicorn_app(
+            "baseline", ports["baseline"], BASELINE_APP, child_env(settings.env),
+            LOG_DIR / "baseline.log",
+        )  # fmt: skip
+        return build_stack(settings, RUN_DIR, ports, extra=[baseline])
 
     # -- RabbitMQ vhost ------------------------------------------------------------------
     def reset_vhost(self) -> None:
@@ -85,119 +88,48 @@ class BenchStack:
             requests.delete(f"{api}/vhosts/{vhost}", auth=("guest", "guest"), timeout=10)
 
     # -- processes -----------------------------------------------------------------------
-    def _spawn(
-        self, name: str, argv: list[str], env: dict[str, str] | None = None
-    ) -> subprocess.Popen:
-        LOG_DIR.mkdir(parents=True, exist_ok=True)
-        log = open(LOG_DIR / f"{name}.log", "ab")  # noqa: SIM115 - owned by the child
-        process = subprocess.Popen(
-            argv,
-            env=env or self.env,
-            cwd=ROOT,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,  # its own group: stopping it takes its children along
-        )
-        return process
-
-    def _start(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> None:
-        self.processes[name] = self._spawn(name, argv, env)
-        self.launches[name] = (argv, env)
+    def _start(self, name: str, argv: Sequence[str], env: dict[str, str] | None = None) -> None:
+        """Start a process that is not part of the spec (bench.relay's echo service)."""
+        env = env or child_env(self.config.stack_settings().env)
+        self.runner.spawn(Component(name, tuple(argv), env, LOG_DIR / f"{name}.log"))
 
     def restart(self, name: str) -> None:
         """Stop one component and start it again the same way (bench.ab swaps code)."""
-        _stop_all([self.processes[name]])
-        self.processes[name].wait(timeout=30)
-        self._start(name, *self.launches[name])
-
-    def _nameko_argv(self, service: str) -> list[str]:
-        return [str(BIN / "nameko"), "run", "--config", str(ROOT / "config.yaml"), service]
-
-    def _gunicorn_argv(self, port: int, app: str) -> list[str]:
-        return [
-            str(BIN / "gunicorn"),
-            "-c",
-            str(GUNICORN_CONF),
-            "--bind",
-            f"127.0.0.1:{port}",
-            app,
-        ]
+        self.runner.restart(name)
 
     def up(self, progress: Callable[[str], None] = print) -> None:
-        cfg = self.config
-        for port in (cfg.gateway_port, cfg.edge_v1_port, cfg.edge_v2_port, cfg.baseline_port,
-                     cfg.mongo_port):  # fmt: skip
-            if port_open("127.0.0.1", port):
+        components = self.components()
+        for port in (port for component in components for port in component.ports):
+            if PortOpen("127.0.0.1", port)():
                 raise RuntimeError(f"bench stack: port {port} is already in use")
-        mongo_dir = RUN_DIR / "mongo"
-        shutil.rmtree(mongo_dir, ignore_errors=True)  # every run starts from an empty database
-        mongo_dir.mkdir(parents=True)
-        LOG_DIR.mkdir(parents=True, exist_ok=True)
-        progress("starting nx-27017 and the RabbitMQ vhost")
-        self._start(
-            "mongo",
-            [str(BIN / "nx-27017"), "--data-dir", str(mongo_dir), "-p", str(cfg.mongo_port),
-             "--log-file", str(LOG_DIR / "nx-27017.internal.log"),
-             "--pid-file", str(RUN_DIR / "nx-27017.pid")],
-        )  # fmt: skip
+        # Every run starts from an empty database.
+        shutil.rmtree(RUN_DIR / "mongo", ignore_errors=True)
         self.reset_vhost()
-        wait_until(lambda: port_open("127.0.0.1", cfg.mongo_port), "nx-27017")
-        subprocess.run(
-            [str(BIN / "python"), "-m", "workers.db_commands", "setup"],
-            env=self.env, cwd=ROOT, check=True, capture_output=True,
-        )  # fmt: skip
-        progress("starting workers users_v1, users_v2, orders")
-        for service in ("users_v1", "users_v2", "orders"):
-            self._start(service, self._nameko_argv(f"workers.{service}"))
-        wait_until(self.workers_ready, "nameko workers", timeout=90)
-        progress("starting edges, baseline and gateway")
-        for generation, port in (("v1", cfg.edge_v1_port), ("v2", cfg.edge_v2_port)):
-            env = {**self.env, "USERS_SERVICE": f"users_{generation}"}
-            self._start(
-                f"edge-{generation}", self._gunicorn_argv(port, "http_edge.app:create_app()"), env
-            )
-        self._start(
-            "baseline", self._gunicorn_argv(cfg.baseline_port, "bench.baseline_app:create_app()")
-        )
-        from kong.local_gateway import prepare_gateway
 
-        self._start("gateway", prepare_gateway(RUN_DIR, self.env))
-        for name, url in (
-            ("edge-v1", f"http://127.0.0.1:{cfg.edge_v1_port}/health"),
-            ("edge-v2", f"http://127.0.0.1:{cfg.edge_v2_port}/health"),
-            ("baseline", f"{cfg.baseline_url}/health"),
-            ("gateway", f"{cfg.gateway_url}/health"),
-        ):
-            wait_until(lambda u=url: http_ok(u), name)
-        for name, process in self.processes.items():
-            if process.poll() is not None:
-                raise RuntimeError(f"bench stack: {name} exited (see {LOG_DIR}/{name}.log)")
+        def stage(name: str) -> None:
+            if name in STAGE_MESSAGES:
+                progress(STAGE_MESSAGES[name])
+
+        self.runner.up(components, on_stage=stage)
 
     def workers_ready(self) -> bool:
-        from nameko.standalone.rpc import ClusterRpcProxy
-
-        try:
-            with ClusterRpcProxy({"AMQP_URI": self.config.amqp_uri}, timeout=2) as rpc:
-                for service in ("users_v1", "users_v2", "orders"):
-                    getattr(rpc, service).ping()
-            return True
-        except Exception:  # noqa: BLE001 - not up yet
-            return False
+        return RpcPing(self.config.amqp_uri, SERVICES)()
 
     def add_orders_worker(self) -> None:
         """A second `nameko run workers.orders` process, for the scale-out scenario."""
-        n = len(self.extra_orders) + 2
-        self.extra_orders.append(self._spawn(f"orders-{n}", self._nameko_argv("workers.orders")))
+        name = f"orders-{len(self.extra_orders.processes) + 2}"
+        env = child_env(self.config.stack_settings().env)
+        ready = RpcPing(self.config.amqp_uri, ("orders",))
+        self.extra_orders.spawn(
+            nameko_worker(name, ["workers.orders"], env, LOG_DIR / f"{name}.log", ready)
+        )
 
     def remove_orders_workers(self) -> None:
-        _stop_all(self.extra_orders)
-        self.extra_orders.clear()
+        self.extra_orders.stop_all()
 
     def down(self) -> None:
         self.remove_orders_workers()
-        _stop_all(list(self.processes.values()))
-        self.processes.clear()
+        self.runner.stop_all()
         self.delete_vhost()
 
     # -- introspection -------------------------------------------------------------------
@@ -210,9 +142,9 @@ class BenchStack:
                 trees[name] = [root, *root.children(recursive=True)]
             except psutil.NoSuchProcess:
                 continue
-        for i, process in enumerate(self.extra_orders, start=2):
+        for name, process in self.extra_orders.processes.items():
             try:
-                trees[f"orders-{i}"] = [psutil.Process(process.pid)]
+                trees[name] = [psutil.Process(process.pid)]
             except psutil.NoSuchProcess:
                 continue
         rabbit = rabbitmq_process()
@@ -229,16 +161,3 @@ def rabbitmq_process() -> psutil.Process | None:
         if process.info["name"] == "beam.smp":
             return process
     return None
-
-
-def _stop_all(processes: list[subprocess.Popen]) -> None:
-    for process in reversed(processes):
-        if process.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGTERM)
-    for process in reversed(processes):
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()

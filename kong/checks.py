@@ -12,9 +12,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from common import defaults
+
 FORMAT_VERSION = "3.0"
 MAX_WEIGHT = 1000
-REQUEST_SIZE_LIMIT_BYTES = 64 * 1024
+REQUEST_SIZE_LIMIT_BYTES = defaults.MAX_BODY_BYTES
 _TARGET = re.compile(r"^[A-Za-z0-9_.-]+:[0-9]{1,5}$")
 _SIZE_UNITS = {"bytes": 1, "kilobytes": 1024, "megabytes": 1024 * 1024}
 

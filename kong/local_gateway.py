@@ -1,6 +1,7 @@
 """Local gateway glue: render kong.yml, generate nginx.conf from it, hand back the nginx argv.
 
-Used by scripts/stack.py; `python -m kong.local_gateway reload` re-renders a running gateway.
+Used by the launch spec (launch/spec.py); `python -m kong.local_gateway reload` re-renders
+a running gateway.
 """
 
 from __future__ import annotations
@@ -17,11 +18,10 @@ from pathlib import Path
 
 import yaml
 
+from common import defaults
 from kong.nginx import generate_nginx_conf
-from kong.render import parse_p_value, render_from_env, write_atomically
+from kong.render import render_from_env, write_atomically
 
-DEFAULT_GATEWAY_PORT = 8000
-DEFAULT_GATEWAY_HOST = "127.0.0.1"
 _NGINX_CANDIDATES = ("/usr/sbin/nginx", "/usr/local/sbin/nginx", "/usr/local/nginx/sbin/nginx")
 
 
@@ -43,20 +43,20 @@ def gateway_dir(run_dir: Path) -> Path:
 
 
 def gateway_listen(env: Mapping[str, str]) -> str:
-    port = str(env.get("GATEWAY_PORT", DEFAULT_GATEWAY_PORT)).strip()
+    port = str(env.get("GATEWAY_PORT", defaults.GATEWAY_PORT)).strip()
     if not port.isdigit() or not 0 < int(port) < 65536:
         raise ValueError(f"GATEWAY_PORT must be a TCP port number (1..65535), got {port!r}.")
-    return f"{env.get('GATEWAY_HOST', DEFAULT_GATEWAY_HOST)}:{port}"
+    return f"{env.get('GATEWAY_HOST', defaults.GATEWAY_HOST)}:{port}"
 
 
 def write_gateway_files(run_dir: Path, env: Mapping[str, str]) -> Path:
     """Render run_dir/gateway/kong.yml and nginx.conf; return the nginx.conf path."""
-    parse_p_value(env.get("P_VALUE", "100"))  # fail first, with the P_VALUE message
+    text = render_from_env(env)  # a bad P_VALUE fails here, before anything is written
     prefix = gateway_dir(run_dir)
     for sub in ("logs", "temp"):
         (prefix / sub).mkdir(parents=True, exist_ok=True)
     kong_yml = prefix / "kong.yml"
-    write_atomically(kong_yml, render_from_env(env))
+    write_atomically(kong_yml, text)
     config = yaml.safe_load(kong_yml.read_text(encoding="utf-8"))
     conf = prefix / "nginx.conf"
     text = generate_nginx_conf(
@@ -70,17 +70,19 @@ def write_gateway_files(run_dir: Path, env: Mapping[str, str]) -> Path:
     return conf
 
 
-def _nginx_base(prefix: Path, conf: Path) -> list[str]:
+def nginx_argv(run_dir: Path) -> list[str]:
+    """The argv running nginx in the foreground on the files write_gateway_files() wrote."""
+    prefix = gateway_dir(run_dir)
     # -e keeps nginx from opening the packaged /var/log/nginx/error.log before reading the conf.
     error_log = str(prefix / "logs" / "error.log")
-    return [nginx_binary(), "-p", f"{prefix}/", "-c", str(conf), "-e", error_log]
+    return [nginx_binary(), "-p", f"{prefix}/", "-c", str(prefix / "nginx.conf"), "-e", error_log]
 
 
 def prepare_gateway(run_dir: Path, env: Mapping[str, str]) -> list[str]:
     """Validate P_VALUE (ValueError), render kong.yml into run_dir/gateway/, generate nginx.conf
     from it, check it with `nginx -t`, and return the argv running nginx in the foreground."""
     conf = write_gateway_files(run_dir, env)
-    base = _nginx_base(gateway_dir(run_dir), conf)
+    base = nginx_argv(run_dir)
     result = subprocess.run([*base, "-t", "-q"], capture_output=True, text=True, timeout=30)
     if result.returncode != 0:
         raise RuntimeError(f"nginx rejected {conf}:\n{result.stderr.strip()}")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+from common.defaults import MAX_BODY_BYTES
+
 # status -> (title, detail); every error the local gateway can generate on its own.
 GATEWAY_PROBLEMS: dict[int, tuple[str, str]] = {
     400: ("Bad Request", "The gateway could not parse the HTTP request."),
@@ -11,7 +13,10 @@ GATEWAY_PROBLEMS: dict[int, tuple[str, str]] = {
     405: ("Method Not Allowed", "The gateway does not accept this method."),
     408: ("Request Timeout", "The request was not received in time."),
     411: ("Length Required", "Send a Content-Length or a chunked body."),
-    413: ("Content Too Large", "The request body is over the 64 KiB limit."),
+    413: (
+        "Content Too Large",
+        f"The request body is over the {MAX_BODY_BYTES // 1024} KiB limit.",
+    ),
     414: ("URI Too Long", "The request URI is too long."),
     429: ("Too Many Requests", "Rate limit exceeded; retry after the Retry-After delay."),
     431: ("Request Header Fields Too Large", "A request header or cookie is too large."),

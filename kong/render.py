@@ -12,13 +12,14 @@ from pathlib import Path
 
 import yaml
 
-from kong.checks import ConfigProblem, check_config
+from common import defaults
+from kong.checks import REQUEST_SIZE_LIMIT_BYTES, ConfigProblem, check_config
 
 TEMPLATE_NAME = "kong.yml.tmpl"
-DEFAULT_P_VALUE = 100
+DEFAULT_P_VALUE = defaults.P_VALUE
 DEFAULT_RATE_LIMIT_PER_SECOND = 2000
-DEFAULT_EDGE_V1_PORT = 8101
-DEFAULT_EDGE_V2_PORT = 8102
+DEFAULT_EDGE_V1_PORT = defaults.EDGE_V1_PORT
+DEFAULT_EDGE_V2_PORT = defaults.EDGE_V2_PORT
 
 _PLACEHOLDER = re.compile(r"\{\{\s*(\w+)\s*\}\}")
 _TARGET = re.compile(r"^[A-Za-z0-9_.-]+:[0-9]{1,5}$")
@@ -54,7 +55,7 @@ def template_text() -> str:
 
 
 def render(
-    p_value: int,
+    p_value: int | str,
     v1_target: str,
     v2_target: str,
     rate_limit_per_second: int = DEFAULT_RATE_LIMIT_PER_SECOND,
@@ -68,6 +69,7 @@ def render(
         "v1_target": parse_target("v1 target", v1_target),
         "v2_target": parse_target("v2 target", v2_target),
         "rate_limit_per_second": parse_positive_int("rate limit", rate_limit_per_second),
+        "body_limit_kib": REQUEST_SIZE_LIMIT_BYTES // 1024,
     }
 
     def substitute(match: re.Match[str]) -> str:
@@ -98,7 +100,7 @@ def render_k8s_weights(p_value: int) -> str:
 def render_from_env(env: Mapping[str, str]) -> str:
     """Render with every setting taken from env (local defaults: edges on 127.0.0.1)."""
     return render(
-        parse_p_value(env.get("P_VALUE", DEFAULT_P_VALUE)),
+        env.get("P_VALUE", DEFAULT_P_VALUE),
         f"127.0.0.1:{env.get('EDGE_V1_PORT', DEFAULT_EDGE_V1_PORT)}",
         f"127.0.0.1:{env.get('EDGE_V2_PORT', DEFAULT_EDGE_V2_PORT)}",
         env.get("GATEWAY_RATE_LIMIT_PER_SECOND", DEFAULT_RATE_LIMIT_PER_SECOND),
@@ -150,7 +152,7 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
             text = render_k8s_weights(parse_p_value(args.p_value))
         else:
             text = render(
-                parse_p_value(args.p_value),
+                args.p_value,
                 args.v1_target,
                 args.v2_target,
                 parse_positive_int("rate limit per second", args.rate_limit_per_second),

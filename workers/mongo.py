@@ -12,10 +12,11 @@ from pymongo import MongoClient
 from pymongo.database import Database
 from pymongo.errors import AutoReconnect, ConnectionFailure, ExecutionTimeout, NetworkTimeout
 
+from common import defaults
 from workers.exceptions import StorageUnavailable
 
-DEFAULT_MONGO_URI = "mongodb://localhost:27017"
-DEFAULT_MONGO_DB = "micro"
+DEFAULT_MONGO_URI = defaults.MONGO_URI
+DEFAULT_MONGO_DB = defaults.MONGO_DB
 # Well under the RPC timeout, so a dead database surfaces as 503 rather than a 504.
 DEFAULT_MONGO_TIMEOUT_MS = 3000
 # The edge's /ready waits READY_TIMEOUT (2 s) for every ping: a ping bounded by

@@ -9,10 +9,11 @@ from typing import Any
 import pytest
 import requests
 
+from tests.support.data import address
+
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
 
-ADDRESS = {"street": "1 Main St", "city": "Springfield", "state": "IL",
-           "postalCode": "62701", "country": "US"}  # fmt: skip
+ADDRESS = address(state="IL", postalCode="62701")
 ITEMS = [{"itemId": "sku-1", "quantity": 2, "price": 9.5, "name": "Widget"}]
 MISSING_ID = "00000000-0000-4000-8000-000000000000"
 

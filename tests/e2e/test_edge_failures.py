@@ -9,9 +9,9 @@ from collections.abc import Iterator
 
 import pytest
 import requests
-from conftest import Edge, Relay, Workers, rabbit_port, setup_database
 
-from tests.conftest import Vhost, WireServer
+from tests.support.broker import Vhost, rabbit_port
+from tests.support.processes import Edge, Relay, WireServer, Workers, setup_database
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]
 
@@ -26,15 +26,6 @@ def assert_problem(response: requests.Response, status: int, slug: str) -> dict:
     if status == 503:
         assert int(response.headers["Retry-After"]) > 0
     return body
-
-
-def wait_for(check, timeout: float = 30.0, interval: float = 0.3):
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result or time.monotonic() > deadline:
-            return result
-        time.sleep(interval)
 
 
 @pytest.fixture

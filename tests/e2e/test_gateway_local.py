@@ -12,11 +12,8 @@ import pytest
 import requests
 
 from kong.local_gateway import reload_gateway
-
-try:  # tests/e2e is a plain directory today; keep working if it becomes a package
-    from gateway_support import StubEdge, free_port, running_gateway, stub_edge
-except ImportError:  # pragma: no cover
-    from tests.e2e.gateway_support import StubEdge, free_port, running_gateway, stub_edge
+from tests.support.gateway import StubEdge, running_gateway, stub_edge
+from tests.support.net import free_port
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(60)]
 

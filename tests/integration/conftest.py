@@ -1,7 +1,5 @@
 """Integration fixtures: real RabbitMQ (a vhost per test) and nx-27017 over a socket."""
 
-import time
-
 import pytest
 from nameko.standalone.rpc import ClusterRpcProxy
 from pymongo import MongoClient
@@ -9,9 +7,6 @@ from pymongo import MongoClient
 from workers.orders import OrdersService
 from workers.users_v1 import UsersV1
 from workers.users_v2 import UsersV2
-
-ADDRESS = {"street": "1 Main St", "city": "Springfield", "state": "CA", "postalCode": "90210",
-           "country": "US"}  # fmt: skip
 
 
 @pytest.fixture
@@ -36,13 +31,3 @@ def stack(container_factory, service_config):
 def rpc(service_config):
     with ClusterRpcProxy(service_config, timeout=20) as proxy:
         yield proxy
-
-
-def wait_for(predicate, timeout=10.0, interval=0.02):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"condition not met within {timeout}s")

@@ -62,7 +62,7 @@ def test_cli_runs_against_the_env_database(mongo_uri, mongo_db_name, monkeypatch
 
 
 def test_cli_reports_an_unreachable_server(monkeypatch, capsys):
-    from tests.conftest import free_port
+    from tests.support.net import free_port
 
     monkeypatch.setenv("MONGO_URI", f"mongodb://127.0.0.1:{free_port()}")
     monkeypatch.setenv("MONGO_TIMEOUT_MS", "300")

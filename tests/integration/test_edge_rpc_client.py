@@ -25,8 +25,8 @@ from nameko.exceptions import (
 from nameko.extensions import DependencyProvider
 
 from http_edge.rpc import NamekoRpcClient
-from tests.conftest import RABBIT_API
-from tests.integration.conftest import wait_for
+from tests.support.broker import RABBIT_API
+from tests.support.polling import wait_until
 from workers.exceptions import UserNotFound
 from workers.resilient_rpc import rpc  # the workers' entrypoint: its reply path is tested too
 
@@ -228,7 +228,7 @@ def test_a_connection_the_broker_dropped_is_replaced_before_the_call(
 ) -> None:
     assert client.call("echo", "echo", "before", context=CONTEXT)["value"] == "before"
     vhost = urllib.parse.urlparse(rabbit_config["AMQP_URI"]).path.lstrip("/")
-    names = wait_for(lambda: _client_connections(vhost))
+    names = wait_until(lambda: _client_connections(vhost))
     for name in names:
         requests.delete(
             f"{RABBIT_API}/api/connections/{urllib.parse.quote(name, safe='')}", timeout=5

@@ -10,15 +10,16 @@ from kombu import Connection
 from nameko.standalone.events import event_dispatcher
 from nameko.standalone.rpc import ClusterRpcProxy
 
-from tests.conftest import RABBIT_API, free_port
-from tests.integration.conftest import ADDRESS, wait_for
+from tests.support.broker import RABBIT_API
+from tests.support.data import ADDRESS, ITEMS
+from tests.support.net import free_port
+from tests.support.polling import wait_until
 from workers.documents import utcnow
 from workers.exceptions import StorageUnavailable
 from workers.orders import OrdersService
 from workers.users_v2 import UsersV2
 
 pytestmark = pytest.mark.integration
-ITEMS = [{"itemId": "sku-1", "quantity": 1, "price": 3.0}]
 
 
 def new_user(rpc):
@@ -46,8 +47,8 @@ def test_committed_update_whose_publish_was_lost_is_relayed(stack, rpc, database
                   "eventPendingSince": utcnow() - timedelta(seconds=10)},
          "$inc": {"version": 1}},
     )  # fmt: skip
-    wait_for(lambda: rpc.orders.get(order["orderId"])["userEmails"] == ["relayed@example.com"])
-    wait_for(
+    wait_until(lambda: rpc.orders.get(order["orderId"])["userEmails"] == ["relayed@example.com"])
+    wait_until(
         lambda: "eventPendingSince" not in database.users.find_one({"userId": user["userId"]})
     )
 
@@ -71,10 +72,10 @@ def test_poison_message_is_dead_lettered_and_later_events_flow(stack, rpc, servi
         "updatedAt": "2026-01-31T12:00:00.000Z",
     }
     dispatch("users_v2", "user_updated", good)  # fmt: skip
-    wait_for(lambda: rpc.orders.get(order["orderId"])["userEmails"] == [good["userEmails"][0]])
+    wait_until(lambda: rpc.orders.get(order["orderId"])["userEmails"] == [good["userEmails"][0]])
     dlq = "evt-users_v2-user_updated--orders.handle_user_updated_v2.dead-letter"
     vhost = service_config["vhost"]
-    wait_for(lambda: queue_depth(vhost, dlq) == 2)
+    wait_until(lambda: queue_depth(vhost, dlq) == 2)
     with Connection(service_config["AMQP_URI"]) as connection:
         message = connection.default_channel.basic_get(queue=dlq, no_ack=True)
         assert json.loads(message.body) == {"userId": user["userId"], "version": "not a number"}

@@ -9,11 +9,11 @@ from nameko.standalone.events import event_dispatcher
 from nameko.standalone.rpc import ClusterRpcProxy
 from nameko.testing.services import entrypoint_hook, entrypoint_waiter
 
-from tests.integration.conftest import ADDRESS, wait_for
+from tests.support.data import ADDRESS, ITEMS
+from tests.support.polling import wait_until
 from workers.exceptions import EmailTaken, UnknownUser, UserNotFound, ValidationFailed
 
 pytestmark = pytest.mark.integration
-ITEMS = [{"itemId": "sku-1", "quantity": 1, "price": 3.0}]
 
 
 def unique_email(tag="user"):
@@ -95,7 +95,7 @@ def test_redelivered_and_reordered_events_leave_the_latest_state(stack, rpc, ser
     def latest_applied():
         return rpc.orders.get(order["orderId"])["userEmails"] == ["v11@example.com"]
 
-    wait_for(latest_applied)
+    wait_until(latest_applied)
     eventlet.sleep(0.5)  # let any straggling older event arrive: it must not win
     stored = rpc.orders.get(order["orderId"])
     assert stored["userEmails"] == ["v11@example.com"]
@@ -143,4 +143,4 @@ def test_concurrent_updates_of_one_user_agree_with_its_orders(stack, service_con
             for o in orders
         )
 
-    wait_for(orders_agree)
+    wait_until(orders_agree)

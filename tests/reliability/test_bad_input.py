@@ -16,7 +16,8 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis.generation import GenerationMode
 
-from tests.reliability.conftest import ADDRESS, ITEMS, create_user_with_orders, record_figure
+from tests.support.data import ADDRESS, ITEMS
+from tests.support.reliability import create_user_with_orders, record_figure
 
 pytestmark = pytest.mark.reliability
 MIN_CASES = 1000

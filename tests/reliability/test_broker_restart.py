@@ -13,17 +13,17 @@ from collections.abc import Iterator
 import pytest
 import requests
 
-from tests.reliability.conftest import (
-    ADDRESS,
+from launch.spec import SERVICES
+from tests.support.data import ADDRESS
+from tests.support.polling import wait_until
+from tests.support.reliability import (
     RPC_TIMEOUT,
-    SERVICES,
     RabbitNode,
     Stack,
     create_user_with_orders,
     prepared_database,
     record_figure,
     stale_orders,
-    wait_until,
 )
 
 pytestmark = pytest.mark.reliability

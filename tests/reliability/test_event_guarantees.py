@@ -12,19 +12,16 @@ from typing import Any
 
 import pytest
 import requests
-from kombu import Connection, Producer
-from nameko.events import get_event_exchange
 
-from tests.conftest import RABBIT_API
-from tests.reliability.conftest import (
-    ADDRESS,
+from tests.support.broker import RABBIT_API, publish_raw, queue_depth
+from tests.support.data import ADDRESS
+from tests.support.polling import wait_until
+from tests.support.reliability import (
     ORDERS_QUEUES,
     RPC_TIMEOUT,
     create_user_with_orders,
-    queue_depth,
     record_figure,
     stale_orders,
-    wait_until,
 )
 
 pytestmark = pytest.mark.reliability
@@ -179,15 +176,6 @@ def test_committed_update_whose_publish_the_broker_refused_reaches_the_orders(
         stale_after=0,
         delivered_seconds_after_broker_accepts=round(delivered_after, 2),
     )
-
-
-def publish_raw(amqp_uri: str, service: str, bodies: list[Any], **properties: Any) -> None:
-    """Publish like nameko's EventDispatcher (same exchange, routing key, persistent)."""
-    exchange = get_event_exchange(service, {})
-    with Connection(amqp_uri, transport_options={"confirm_publish": True}) as connection:
-        producer = Producer(connection.default_channel, exchange=exchange)
-        for body in bodies:
-            producer.publish(body, routing_key="user_updated", delivery_mode=2, **properties)
 
 
 @pytest.mark.timeout(180)

@@ -10,16 +10,16 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 
-from tests.reliability.conftest import (
-    ADDRESS,
+from launch.spec import SERVICES
+from tests.support.broker import publish_raw
+from tests.support.data import ADDRESS
+from tests.support.polling import wait_until
+from tests.support.reliability import (
     RPC_TIMEOUT,
-    SERVICES,
     create_user_with_orders,
     record_figure,
     stale_orders,
-    wait_until,
 )
-from tests.reliability.test_event_guarantees import publish_raw
 
 pytestmark = pytest.mark.reliability
 CLIENT_TIMEOUT = RPC_TIMEOUT + 10  # a request that outlives this is a hang

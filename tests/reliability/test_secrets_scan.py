@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.support import ROOT
 
 pytestmark = pytest.mark.reliability
 SCRIPT = ROOT / "scripts" / "scan_secrets.sh"

@@ -3,7 +3,7 @@
 import mongomock
 import pytest
 
-from tests.unit.test_edge_support import FakeRpc, build_app
+from tests.support.edge_fakes import FakeRpc, build_app
 from workers.db_commands import INDEXES, index_keys
 from workers.orders_repository import OrdersRepository
 from workers.users_repository import UsersRepository

@@ -7,7 +7,7 @@ from nameko.exceptions import RemoteError, RpcTimeout, UnknownService
 
 from http_edge.problems import ERROR_TABLE, PROBLEM_BASE, EdgeError
 from http_edge.rpc import BrokerUnavailable
-from tests.unit.test_edge_support import FakeRpc, build_app
+from tests.support.edge_fakes import FakeRpc, build_app
 from workers.exceptions import (
     EmailTaken,
     OrderNotFound,

@@ -10,7 +10,7 @@ import uuid
 import pytest
 
 from common.logs import JsonFormatter
-from tests.unit.test_edge_support import FakeRpc, build_app
+from tests.support.edge_fakes import FakeRpc, build_app
 
 
 @pytest.mark.parametrize("request_id", ["abc-123", "req.1:2_3", "A" * 64, str(uuid.uuid4())])

@@ -8,7 +8,7 @@ import pytest
 
 from schemas.fields import AddressSchema, ItemSchema
 from schemas.orders import OrderCreateSchema
-from tests.unit.test_edge_support import FakeRpc, build_app
+from tests.support.edge_fakes import FakeRpc, build_app
 
 OPERATIONS = {
     ("/users/", "post"): {201, 400, 409, 413, 415, 503, 504},

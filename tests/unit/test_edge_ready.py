@@ -5,7 +5,7 @@ from __future__ import annotations
 from nameko.exceptions import RpcTimeout, UnknownService
 
 from http_edge.rpc import BrokerUnavailable
-from tests.unit.test_edge_support import FakeRpc, build_app
+from tests.support.edge_fakes import FakeRpc, build_app
 from workers.exceptions import StorageUnavailable
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.unit.test_edge_support import FakeRpc, build_app
+from tests.support.edge_fakes import FakeRpc, build_app
 
 USER = {"emails": ["a@example.com"], "deliveryAddress": {"city": "X"}}
 ORDER = {"items": [{"itemId": "i", "quantity": 1, "price": 1.5}], "orderStatus": "shipping"}

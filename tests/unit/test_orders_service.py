@@ -6,12 +6,12 @@ from unittest.mock import MagicMock, call
 import pytest
 from nameko.testing.services import worker_factory
 
+from tests.support.data import address
 from workers.exceptions import OrderNotFound, UnknownUser, UserNotFound, ValidationFailed
 from workers.orders import OrdersService
 from workers.orders_domain import MalformedEvent
 
-ADDRESS = {"street": "1 Main St", "city": "Springfield", "state": "CA", "postalCode": "90210",
-           "country": "US"}  # fmt: skip
+ADDRESS = address()
 NEW_ADDRESS = {**ADDRESS, "city": "Shelbyville"}
 ITEMS = [{"itemId": "sku-1", "quantity": 2, "price": 9.5}]
 

@@ -17,9 +17,9 @@ from schemas.users import (
     UserCreateV2Schema,
     UserEventSchema,
 )
+from tests.support.data import address
 
-ADDRESS = {"street": "1 Main St", "city": "Springfield", "state": "CA", "postalCode": "90210",
-           "country": "US"}  # fmt: skip
+ADDRESS = address()
 USER = {"emails": ["ann@example.com"], "deliveryAddress": ADDRESS, "firstName": "Ann",
         "lastName": "Lee", "phoneNumber": "5551234567"}  # fmt: skip
 ITEM = {"itemId": "sku-1", "quantity": 2, "price": 9.5, "name": "Widget"}

@@ -5,12 +5,12 @@ from datetime import datetime, timedelta
 import pytest
 from nameko.testing.services import worker_factory
 
+from tests.support.data import address
 from workers.exceptions import EmailTaken, UserNotFound, ValidationFailed
 from workers.users_v1 import UsersV1
 from workers.users_v2 import UsersV2
 
-ADDRESS = {"street": "1 Main St", "city": "Springfield", "state": "CA", "postalCode": "90210",
-           "country": "US"}  # fmt: skip
+ADDRESS = address()
 NEW_ADDRESS = {**ADDRESS, "street": "2 Elm St"}
 
 

@@ -1,4 +1,4 @@
-"""Shared fakes for the edge unit tests (named test_edge_* to sit in the edge's file set)."""
+"""Fakes for the edge unit tests: an RPC client that records calls, and an app wired to it."""
 
 from __future__ import annotations
 

@@ -4,23 +4,15 @@ from __future__ import annotations
 
 import contextlib
 import json
-import socket
 import subprocess
 import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from kong.local_gateway import prepare_gateway
-
-
-def free_port() -> int:
-    """An ephemeral port nobody listens on (tests run concurrently; never fixed ports)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from tests.support.net import free_port, wait_for_port
 
 
 @dataclass
@@ -82,18 +74,6 @@ def stub_edge(version: str) -> Iterator[StubEdge]:
         server.server_close()
 
 
-def wait_for_port(port: int, process: subprocess.Popen, timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            stderr = process.stderr.read().decode() if process.stderr else ""
-            raise RuntimeError(f"nginx exited with {process.returncode}: {stderr}")
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
-            return
-        time.sleep(0.02)
-    raise TimeoutError(f"nginx did not listen on {port} within {timeout}s")
-
-
 @contextlib.contextmanager
 def running_gateway(
     run_dir: Path,
@@ -118,7 +98,7 @@ def running_gateway(
         prepare_gateway(run_dir, env), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
     )
     try:
-        wait_for_port(port, process)
+        wait_for_port(port, timeout=5.0, process=process)
         yield f"http://127.0.0.1:{port}"
     finally:
         process.terminate()
