@@ -1,8 +1,19 @@
-"""The local stack manager refuses bad settings before starting anything."""
+"""The local stack manager, the launch spec it starts from, and the one process runner."""
+
+import os
+import signal
+import sys
+import time
+from dataclasses import replace
 
 import pytest
 
+from launch.runner import NotReady, Runner
+from launch.settings import SettingsError, StackSettings
+from launch.spec import HttpOk, PortOpen, RpcPing, build_stack
 from scripts import stack
+from tests.support.net import free_port
+from tests.support.polling import wait_until
 
 
 @pytest.mark.parametrize("value", ["-1", "101", "abc", "", "50.5"])
@@ -34,3 +45,121 @@ def test_local_mongo_is_started_only_for_a_local_uri_nobody_answers(monkeypatch)
     assert not stack._local_mongo_wanted({"MONGO_URI": "mongodb://db.internal:27017"})
     monkeypatch.setattr(stack, "port_open", lambda host, port: True)
     assert not stack._local_mongo_wanted({"MONGO_URI": "mongodb://127.0.0.1:27017"})
+
+
+# -- the launch spec ---------------------------------------------------------------------------
+PORTS = {"mongo": 27999, "edge-v1": 9101, "edge-v2": 9102, "gateway": 9100}
+
+
+def spec(tmp_path, **kwargs):
+    settings = StackSettings.from_env({"AMQP_URI": "amqp://operator@broker:5672/vh"})
+    return {c.name: c for c in build_stack(settings, tmp_path, PORTS, **kwargs)}
+
+
+def test_the_stack_starts_in_order_each_process_logging_under_the_run_dir(tmp_path):
+    components = spec(tmp_path)
+    assert list(components) == [
+        "mongo", "db-setup", "users_v1", "users_v2", "orders", "edge-v1", "edge-v2", "gateway",
+    ]  # fmt: skip
+    assert [c.stage for c in components.values()] == [
+        "database", "setup", "workers", "workers", "workers", "edges", "edges", "gateway",
+    ]  # fmt: skip
+    for component in components.values():
+        assert component.log == tmp_path / "logs" / f"{component.name}.log"
+    assert components["db-setup"].job and not components["mongo"].job
+    assert not any(c.name == "mongo" for c in spec(tmp_path, mongo=False).values())
+
+
+def test_ports_argv_and_readiness_come_from_the_port_map(tmp_path):
+    components = spec(tmp_path)
+    mongo, edge, gateway = components["mongo"], components["edge-v2"], components["gateway"]
+    assert mongo.ports == (27999,) and mongo.argv[mongo.argv.index("-p") + 1] == "27999"
+    assert mongo.argv[mongo.argv.index("--data-dir") + 1] == str(tmp_path / "mongo")
+    assert edge.argv[-3:] == ("--bind", "127.0.0.1:9102", "http_edge.wsgi:app")
+    assert edge.ready == HttpOk("http://127.0.0.1:9102/health")
+    assert gateway.ready == HttpOk("http://127.0.0.1:9100/health")
+    assert components["orders"].ready == RpcPing("amqp://operator@broker:5672/vh", ("orders",))
+    # The gateway is rendered from the same ports.
+    assert gateway.env["EDGE_V1_PORT"] == "9101" and gateway.env["GATEWAY_PORT"] == "9100"
+
+
+def test_each_component_gets_its_own_environment_and_broker_account(tmp_path):
+    components = spec(tmp_path, amqp_uris={"orders": "amqp://orders:secret@broker:5672/vh"})
+    assert components["orders"].env["AMQP_URI"] == "amqp://orders:secret@broker:5672/vh"
+    assert components["users_v1"].env["AMQP_URI"] == "amqp://operator@broker:5672/vh"
+    assert {components[n].env["USERS_SERVICE"] for n in ("edge-v1", "edge-v2")} == {
+        "users_v1", "users_v2",
+    }  # fmt: skip
+    for name in ("mongo", "db-setup", "gateway"):  # no broker account where none is needed
+        assert "AMQP_URI" not in components[name].env
+    assert "USERS_SERVICE" not in components["orders"].env
+    with pytest.raises(TypeError):
+        components["edge-v1"].env["USERS_SERVICE"] = "users_v2"  # read-only: no shared mutation
+
+
+def test_a_bad_port_is_refused_before_anything_starts():
+    with pytest.raises(SettingsError, match="EDGE_V1_PORT must be a TCP port number"):
+        StackSettings.from_env({"EDGE_V1_PORT": "81o1"})
+
+
+# -- the runner, on real processes ---------------------------------------------------------------
+LISTEN = (
+    "import socket, sys, time\n"
+    "server = socket.create_server(('127.0.0.1', int(sys.argv[1])))\n"
+    "time.sleep(60)"
+)
+STUBBORN = (
+    "import signal, time\n"
+    "signal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
+    "print('ok', flush=True)\n"
+    "time.sleep(60)"
+)
+
+
+def python(tmp_path, name, code, *args, ready=None):
+    from launch.spec import Component, Started
+
+    argv = (sys.executable, "-c", code, *map(str, args))
+    return Component(name, argv, dict(os.environ), tmp_path / f"{name}.log", ready or Started())
+
+
+def test_the_runner_waits_for_readiness_and_stops_what_it_started(tmp_path):
+    port = free_port()
+    runner = Runner(pid_dir=tmp_path / "pids")
+    runner.start(python(tmp_path, "listener", LISTEN, port, ready=PortOpen("127.0.0.1", port)))
+    process = runner.processes["listener"]
+    assert PortOpen("127.0.0.1", port)() and process.poll() is None
+    assert (tmp_path / "pids" / "listener.pid").read_text() == str(process.pid)
+    runner.stop_all()
+    assert process.returncode == -signal.SIGTERM
+    assert not (tmp_path / "pids" / "listener.pid").exists()
+
+
+def test_a_component_that_exits_fails_at_once_with_its_log(tmp_path):
+    runner = Runner()
+    started = time.monotonic()
+    never = PortOpen("127.0.0.1", free_port())
+    with pytest.raises(NotReady, match="exited with 3") as failure:
+        runner.start(python(tmp_path, "crash", "print('boom'); raise SystemExit(3)", ready=never))
+    assert "boom" in str(failure.value)
+    assert time.monotonic() - started < 5
+
+
+def test_stop_kills_what_ignores_sigterm(tmp_path):
+    runner = Runner(stop_timeout=0.5)
+    runner.start(python(tmp_path, "stubborn", STUBBORN))
+    wait_until(lambda: "ok" in (tmp_path / "stubborn.log").read_text(), timeout=10)
+    process = runner.processes["stubborn"]
+    runner.stop("stubborn")
+    assert process.returncode == -signal.SIGKILL
+
+
+def test_up_stops_the_earlier_stages_when_a_later_one_fails(tmp_path):
+    port = free_port()
+    first = python(tmp_path, "first", LISTEN, port, ready=PortOpen("127.0.0.1", port))
+    second = python(tmp_path, "second", "raise SystemExit(1)", ready=PortOpen("127.0.0.1", 1))
+    runner = Runner()
+    with pytest.raises(NotReady):
+        runner.up([replace(first, stage="a"), replace(second, stage="b")])
+    assert runner.processes == {}
+    assert not PortOpen("127.0.0.1", port)()
