@@ -6,6 +6,7 @@ the local stack, the bench stack and the test tiers all start (with `launch.runn
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import sys
@@ -64,6 +65,10 @@ class RpcPing:
     def __call__(self) -> bool:
         from nameko.standalone.rpc import ClusterRpcProxy
 
+        amqp_log = logging.getLogger("amqp")
+        level = amqp_log.level
+        # A closing proxy's late publish confirm is logged as a warning: chatter, not news.
+        amqp_log.setLevel(logging.ERROR)
         try:
             with ClusterRpcProxy({"AMQP_URI": self.amqp_uri}, timeout=2) as rpc:
                 for service in self.services:
@@ -71,6 +76,8 @@ class RpcPing:
             return True
         except Exception:  # noqa: BLE001 - not up yet
             return False
+        finally:
+            amqp_log.setLevel(level)
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,6 @@ and the gateway, each logging to .run/logs.
 from __future__ import annotations
 
 import argparse
-import logging
 import signal
 import subprocess
 import sys
@@ -160,8 +159,6 @@ def cmd_status() -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    # The readiness pings' channel-close chatter is not the operator's business.
-    logging.getLogger("amqp").setLevel(logging.ERROR)
     parser = argparse.ArgumentParser(prog="stack", description=__doc__)
     parser.add_argument("command", choices=["run", "up", "down", "status"])
     args = parser.parse_args(argv)
