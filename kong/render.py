@@ -115,7 +115,7 @@ def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
     parser.add_argument(
         "--p-value",
         default=env.get("P_VALUE", str(DEFAULT_P_VALUE)),
-        help="percentage of /users traffic to v1, 0..100 (default: $P_VALUE or 100)",
+        help=f"percentage of /users to v1, 0..100 (default: $P_VALUE or {DEFAULT_P_VALUE})",
     )
     parser.add_argument(
         "--v1-target",

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from common import broker_accounts
+from common import broker_accounts, defaults
 from kong.checks import deck_validate
 from kong.render import main as kong_render
 
@@ -95,7 +95,7 @@ def test_render_job_takes_p_value_from_env_and_its_command_renders_valid_config(
     job = SERVICES["kong-config"]
     argv = job["command"]
     assert argv[0] == "kong-render"
-    assert job["environment"]["P_VALUE"] == "${P_VALUE:-100}"
+    assert job["environment"]["P_VALUE"] == f"${{P_VALUE:-{defaults.P_VALUE}}}"
     output = tmp_path / "kong.yml"
 
     assert kong_render([*argv[1:-1], str(output)], env={"P_VALUE": "35"}) == 0
