@@ -16,12 +16,12 @@ import eventlet
 import pytest
 from pymongo import MongoClient
 
+from tests.support.data import address
 from workers import invariants, users_domain
 from workers.exceptions import EmailTaken, UpdateConflict
 from workers.users_repository import UsersRepository
 
-ADDRESS = {"street": "1 Main St", "city": "Springfield", "state": "CA", "postalCode": "90210",
-           "country": "US"}  # fmt: skip
+ADDRESS = address()
 ROUNDS = 25
 THREADS = 8
 OPERATIONS_PER_THREAD = 12
