@@ -85,7 +85,9 @@ def announce(component: Component, started: subprocess.Popen | str) -> None:
 
 def bring_up(settings: StackSettings, detached: bool) -> Runner:
     check_broker(settings)
-    runner = Runner(new_session=detached, pid_dir=PID_DIR if detached else None, announce=announce)
+    # Every process in its own group, also in the foreground: Ctrl-C reaches only this
+    # process, which stops them all in order (SIGTERM, then SIGKILL to the whole group).
+    runner = Runner(pid_dir=PID_DIR if detached else None, announce=announce)
     runner.up(components(settings))
     return runner
 
@@ -167,6 +169,9 @@ def main(argv: list[str] | None = None) -> int:
         return handlers[args.command]()
     except NotReady as error:
         raise SystemExit(f"stack: {error}") from None
+    except KeyboardInterrupt:  # during the start: what had started is stopped already
+        print("\nstack: interrupted")
+        return 130
 
 
 if __name__ == "__main__":
