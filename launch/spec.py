@@ -122,14 +122,14 @@ class Component:
 
 def child_env(base: Mapping[str, str], **extra: str) -> Mapping[str, str]:
     """A child's environment: `base`, the project importable, then `extra` on top."""
-    env = {**base, "PYTHONPATH": str(ROOT) + ":" + base.get("PYTHONPATH", "")}
+    env = {**base, "PYTHONPATH": str(ROOT) + os.pathsep + base.get("PYTHONPATH", "")}
     env.update(extra)
     return MappingProxyType(env)
 
 
 # -- one builder per kind of process ----------------------------------------------------------
 def nx_27017(
-    run_dir: Path, port: int, env: Mapping[str, str], *, host: str = "127.0.0.1", name="mongo"
+    run_dir: Path, port: int, env: Mapping[str, str], *, host: str = "127.0.0.1"
 ) -> Component:
     """The Mongo wire server; its data in run_dir/mongo, its own log beside the others."""
     data, logs = run_dir / "mongo", run_dir / "logs"
@@ -139,7 +139,7 @@ def nx_27017(
         "--pid-file", str(run_dir / "nx-27017.pid"),
     )  # fmt: skip
     return Component(
-        name, argv, env, logs / f"{name}.log", PortOpen(host, port), (port,), "database",
+        "mongo", argv, env, logs / "mongo.log", PortOpen(host, port), (port,), "database",
         prepare=partial(data.mkdir, parents=True, exist_ok=True),
     )  # fmt: skip
 
@@ -158,7 +158,13 @@ def nameko_worker(
 
 
 def gunicorn_app(
-    name: str, port: int, app: str, env: Mapping[str, str], log: Path, *, ready_path="/health"
+    name: str,
+    port: int,
+    app: str,
+    env: Mapping[str, str],
+    log: Path,
+    *,
+    ready_path: str = "/health",
 ) -> Component:
     """A gunicorn master with the edge's gunicorn config (bench's baseline app uses it too)."""
     argv = (str(BIN / "gunicorn"), "-c", str(GUNICORN_CONF), "--bind", f"127.0.0.1:{port}", app)

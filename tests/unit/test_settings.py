@@ -82,3 +82,40 @@ def test_the_workers_config_falls_back_to_the_shared_defaults():
 def test_the_gateway_defaults_are_the_documented_ones():
     assert DOCUMENTED["GATEWAY_HOST"] == defaults.GATEWAY_HOST
     assert int(DOCUMENTED["GATEWAY_RATE_LIMIT_PER_SECOND"]) == DEFAULT_RATE_LIMIT_PER_SECOND
+
+
+LITERAL_DEFAULTS = re.compile(
+    r"""(?:environ\.get|env\.get|_int)\(["']([A-Z][A-Z0-9_]*)["'],\s*(?:["']([^"']*)["']|([0-9.]+))\)"""
+)
+
+
+def literal_defaults() -> list[tuple[str, str, str]]:
+    """(file, variable, default) for every default written as a literal at its read."""
+    found = []
+    for folder in ("common", "http_edge", "kong", "launch", "scripts", "workers"):
+        for path in Path(ROOT, folder).rglob("*.py"):
+            for name, text, number in LITERAL_DEFAULTS.findall(path.read_text()):
+                found.append((str(path.relative_to(ROOT)), name, text or number))
+    return found
+
+
+def test_the_scan_sees_the_gunicorn_defaults():
+    assert ("http_edge/gunicorn_conf.py", "GUNICORN_THREADS", "4") in literal_defaults()
+
+
+@pytest.mark.parametrize(("path", "name", "default"), literal_defaults())
+def test_defaults_written_where_they_are_read_are_the_documented_ones(path, name, default):
+    documented = DOCUMENTED[name]
+    try:
+        assert float(documented) == float(default), path
+    except ValueError:
+        assert documented.lower() == default.lower(), path  # LOG_LEVEL: INFO or info
+
+
+def test_the_workers_fallbacks_are_their_config_defaults():
+    # Used when a nameko config lacks the key (test containers); held to config.yaml.
+    from workers.mongo import DEFAULT_MONGO_TIMEOUT_MS
+    from workers.orders import DEFAULT_USERS_RPC_SERVICE
+
+    assert int(CONFIG_DEFAULTS["MONGO_TIMEOUT_MS"]) == DEFAULT_MONGO_TIMEOUT_MS
+    assert CONFIG_DEFAULTS["USERS_RPC_SERVICE"] == DEFAULT_USERS_RPC_SERVICE
