@@ -25,13 +25,8 @@ from nameko.exceptions import MethodNotFound, RpcTimeout, UnknownService
 
 from http_edge import rpc
 from http_edge.rpc import BrokerUnavailable, NamekoRpcClient
+from tests.support.net import free_port as closed_port
 from workers.resilient_rpc import publish_reply
-
-
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def test_unreachable_broker_fails_fast_as_broker_unavailable() -> None:
