@@ -84,8 +84,8 @@ def test_ports_argv_and_readiness_come_from_the_port_map(tmp_path):
 
 
 def test_each_component_gets_its_own_environment_and_broker_account(tmp_path):
-    components = spec(tmp_path, amqp_uris={"orders": "amqp://orders:secret@broker:5672/vh"})
-    assert components["orders"].env["AMQP_URI"] == "amqp://orders:secret@broker:5672/vh"
+    components = spec(tmp_path, amqp_uris={"orders": "amqp://orders@broker:5672/orders-vh"})
+    assert components["orders"].env["AMQP_URI"] == "amqp://orders@broker:5672/orders-vh"
     assert components["users_v1"].env["AMQP_URI"] == "amqp://operator@broker:5672/vh"
     assert {components[n].env["USERS_SERVICE"] for n in ("edge-v1", "edge-v2")} == {
         "users_v1", "users_v2",
