@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.integration.conftest import ADDRESS
+from tests.support.data import ADDRESS
 from workers.exceptions import ValidationFailed
 
 pytestmark = pytest.mark.integration

@@ -16,7 +16,9 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 
-from tests.reliability.conftest import ADDRESS, ITEMS, RPC_TIMEOUT, record_figure, wait_until
+from tests.support.data import ADDRESS, ITEMS
+from tests.support.polling import wait_until
+from tests.support.reliability import RPC_TIMEOUT, record_figure
 from workers import invariants
 
 pytestmark = pytest.mark.reliability

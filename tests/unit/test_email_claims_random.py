@@ -11,14 +11,14 @@ from datetime import timedelta
 
 import pytest
 
+from tests.support.data import address
 from workers import invariants, users_domain
 from workers.documents import utcnow
 from workers.email_claims import EmailClaims
 from workers.exceptions import EmailTaken, UpdateConflict
 from workers.users_repository import UsersRepository
 
-ADDRESS = {"street": "1 Main St", "city": "Springfield", "state": "CA", "postalCode": "90210",
-           "country": "US"}  # fmt: skip
+ADDRESS = address()
 POOL = [["a@x.com", "A@x.com", "a@X.com."], ["b@x.com", "B@x.com"], ["c@x.com", "C@X.COM"],
         ["d@x.com", "ｄ@x.com"]]  # fmt: skip
 SEEDS = 150

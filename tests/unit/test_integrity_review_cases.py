@@ -10,6 +10,7 @@ import pytest
 
 from schemas.emails import email_key
 from schemas.users import UserCreateV2Schema
+from tests.support.data import address
 from workers import invariants, orders_domain, users_domain
 from workers.documents import utcnow
 from workers.email_claims import EmailClaims, migrate_legacy_claims
@@ -17,8 +18,7 @@ from workers.exceptions import EmailTaken, StorageUnavailable
 from workers.orders_repository import OrdersRepository
 from workers.users_repository import UsersRepository
 
-ADDRESS = {"street": "1 Main St", "city": "Springfield", "state": "CA", "postalCode": "90210",
-           "country": "US"}  # fmt: skip
+ADDRESS = address()
 NEW_ADDRESS = {**ADDRESS, "street": "2 Elm St"}
 
 

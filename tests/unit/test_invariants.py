@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 
+from tests.support.data import address
 from workers import invariants, orders_domain, users_domain
 from workers.db_commands import run_check
 from workers.documents import utcnow
 from workers.email_claims import STALE_CLAIM_AGE
 
-ADDRESS = {"street": "1 Main St", "city": "Springfield", "state": "CA", "postalCode": "90210",
-           "country": "US"}  # fmt: skip
+ADDRESS = address()
 ITEMS = [{"itemId": "sku-1", "quantity": 1, "price": 1.0}]
 
 
