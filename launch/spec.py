@@ -26,6 +26,10 @@ NAMEKO_CONFIG = ROOT / "config.yaml"
 SERVICES = ("users_v1", "users_v2", "orders")
 EDGES: Mapping[str, str] = MappingProxyType({"edge-v1": "users_v1", "edge-v2": "users_v2"})
 EDGE_APP = "http_edge.wsgi:app"
+# The broker account a component logs in as where it is not its own name (both edges share
+# one, common/broker_accounts.py); the launcher's own readiness pings use "operator".
+ACCOUNTS: Mapping[str, str] = MappingProxyType({"edge-v1": "edge", "edge-v2": "edge"})
+LAUNCHER_ACCOUNT = "operator"
 RABBIT_BIN = Path("/usr/lib/rabbitmq/bin")
 
 
@@ -222,6 +226,7 @@ def build_stack(
     ports: Mapping[str, int],
     amqp_uris: Mapping[str, str] | None = None,
     *,
+    component_env: Mapping[str, Mapping[str, str]] | None = None,
     mongo: bool = True,
     extra: Sequence[Component] = (),
 ) -> tuple[Component, ...]:
@@ -229,23 +234,28 @@ def build_stack(
     setup, the three workers, both edges (plus `extra`), the gateway.
 
     `ports` maps component names to ports ("mongo", "edge-v1", "edge-v2", "gateway").
-    `amqp_uris` gives a component its own broker account; the rest use settings.amqp_uri.
+    `amqp_uris` maps broker accounts to URIs (`broker_accounts.provision()`'s result): a
+    component uses its account's (see ACCOUNTS), else settings.amqp_uri. `component_env`
+    adds variables per account (`broker_accounts.component_env()`: the DECLARE_* flags).
     """
-    uris = amqp_uris or {}
+    uris, more_env = amqp_uris or {}, component_env or {}
     logs = run_dir / "logs"
     # Only the processes that talk to the broker get an AMQP_URI, each its own if given.
     shared = {key: value for key, value in settings.env.items() if key != "AMQP_URI"}
     base = child_env(shared, **{key: str(ports[name]) for name, key in PORT_VARIABLES.items()})
+    launcher_uri = uris.get(LAUNCHER_ACCOUNT, settings.amqp_uri)
 
     def env(name: str, **more: str) -> Mapping[str, str]:
-        return MappingProxyType({**base, "AMQP_URI": uris.get(name, settings.amqp_uri), **more})
+        account = ACCOUNTS.get(name, name)
+        uri = uris.get(account, settings.amqp_uri)
+        return MappingProxyType({**base, "AMQP_URI": uri, **more_env.get(account, {}), **more})
 
     components: list[Component] = []
     if mongo:
         components.append(nx_27017(run_dir, ports["mongo"], base, host=settings.mongo_host))
     components.append(db_setup(logs / "db-setup.log", base))
     for service in SERVICES:
-        ping = RpcPing(settings.amqp_uri, (service,))
+        ping = RpcPing(launcher_uri, (service,))
         components.append(
             nameko_worker(
                 service, [f"workers.{service}"], env(service), logs / f"{service}.log", ping

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -21,8 +20,11 @@ from pymongo import MongoClient
 from common import broker_accounts
 from common.broker_accounts import DEFAULT_EXCHANGE, RPC_EXCHANGE, WORKER_CONFIG
 from http_edge.rpc import NamekoRpcClient
-from tests.conftest import BIN, RABBIT_API, RABBIT_HOST, ROOT, Vhost
-from tests.integration.conftest import ADDRESS, wait_for
+from launch.runner import Runner
+from launch.spec import Started, nameko_worker
+from tests.support.broker import RABBIT_API, RABBIT_HOST, Vhost
+from tests.support.data import ADDRESS
+from tests.support.polling import wait_until
 from workers.db_commands import setup_database
 from workers.orders import OrdersService
 from workers.users_v1 import UsersV1
@@ -174,12 +176,12 @@ def test_rpc_and_events_work_on_the_components_own_accounts(broker, services, ed
 
         # The user_updated event, published on users' own account, reached orders.
         stored = order["orderId"]
-        wait_for(lambda o=stored, e=[moved]: call("orders", "get", o)["userEmails"] == e)
+        wait_until(lambda o=stored, e=[moved]: call("orders", "get", o)["userEmails"] == e)
 
     expected = {broker_accounts.account_name(c, broker_accounts.default_prefix(broker.vhost.name))
                 for c in ("users_v1", "users_v2", "orders", "edge")}  # fmt: skip
     # The management API lists connections a few seconds late (its statistics interval).
-    assert wait_for(lambda: connected_users(broker) >= expected, timeout=15)
+    assert wait_until(lambda: connected_users(broker) >= expected, timeout=15)
     assert connected_users(broker) <= expected  # guest (or anyone else) connects nowhere
 
 
@@ -355,18 +357,9 @@ def test_nameko_run_takes_the_declare_flags_from_the_environment(broker, service
     nameko config, or the worker cannot start on an account that may not declare."""
     own = broker_accounts.component_env(broker.uris)["users_v1"]
     env = {**os.environ, **own, "MONGO_URI": "mongodb://127.0.0.1:9", "LOG_LEVEL": "WARNING"}
-    command = [
-        str(BIN / "nameko"),
-        "run",
-        "--config",
-        str(ROOT / "config.yaml"),
-        "workers.users_v1",
-    ]
     log = tmp_path / "users_v1.log"
-    with log.open("wb") as output:
-        worker = subprocess.Popen(
-            command, cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT
-        )
+    runner = Runner(new_session=False, stop_timeout=15)
+    runner.start(nameko_worker("users_v1", ["workers.users_v1"], env, log, Started()))
     try:
         # Two consumers on rpc-users_v1 now: the module's container and this process.
         def consumers() -> int:
@@ -374,11 +367,10 @@ def test_nameko_run_takes_the_declare_flags_from_the_environment(broker, service
                                  timeout=10).json()  # fmt: skip
             return queue.get("consumers", 0)
 
-        assert wait_for(lambda: consumers() == 2, timeout=30), log.read_text()
+        assert wait_until(lambda: consumers() == 2, timeout=30), log.read_text()
         assert "ACCESS_REFUSED" not in log.read_text()
     finally:
-        worker.terminate()
-        worker.wait(timeout=15)
+        runner.stop_all()
 
 
 def test_compose_definitions_file_imports_and_logs_in_with_the_env_passwords(tmp_path):

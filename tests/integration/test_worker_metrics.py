@@ -13,7 +13,8 @@ from nameko.standalone.events import event_dispatcher
 from prometheus_client import CollectorRegistry
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.integration.conftest import ADDRESS, wait_for
+from tests.support.data import ADDRESS
+from tests.support.polling import wait_until
 from workers import metrics
 from workers.exceptions import EmailTaken, UserNotFound
 from workers.orders import OrdersService
@@ -71,7 +72,7 @@ def test_a_worker_process_exposes_its_calls_and_events(serving, rpc, service_con
         found = scrape(serving).get("worker_events_total", [])
         return values(found, "service", "source_service", "event_type", "outcome")
 
-    wait_for(lambda: sum(events().values()) == 3, timeout=15)
+    wait_until(lambda: sum(events().values()) == 3, timeout=15)
     assert events() == {
         ("orders", "users_v2", "user_updated", "applied"): 1,
         ("orders", "users_v1", "user_updated", "dead_lettered"): 2,
@@ -116,6 +117,6 @@ def test_outbox_backlog_follows_a_publish_no_queue_takes(container_factory, serv
             labels = {"service": "users_v2", "generation": "v2"}
             return recorded.registry.get_sample_value("users_outbox_backlog", labels)
 
-        wait_for(lambda: backlog() == 1, timeout=20)  # grace 2 s, then the next 5 s tick
+        wait_until(lambda: backlog() == 1, timeout=20)  # grace 2 s, then the next 5 s tick
         container_factory(OrdersService, service_config).start()
-        wait_for(lambda: backlog() == 0, timeout=20)
+        wait_until(lambda: backlog() == 0, timeout=20)

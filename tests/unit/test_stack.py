@@ -84,9 +84,19 @@ def test_ports_argv_and_readiness_come_from_the_port_map(tmp_path):
 
 
 def test_each_component_gets_its_own_environment_and_broker_account(tmp_path):
-    components = spec(tmp_path, amqp_uris={"orders": "amqp://orders@broker:5672/orders-vh"})
-    assert components["orders"].env["AMQP_URI"] == "amqp://orders@broker:5672/orders-vh"
+    uris = {"orders": "amqp://orders@broker/vh", "edge": "amqp://edge@broker/vh"}
+    components = spec(
+        tmp_path, amqp_uris=uris, component_env={"orders": {"DECLARE_RPC_EXCHANGE": "false"}}
+    )
+    assert components["orders"].env["AMQP_URI"] == "amqp://orders@broker/vh"
+    assert components["orders"].env["DECLARE_RPC_EXCHANGE"] == "false"
+    assert "DECLARE_RPC_EXCHANGE" not in components["users_v2"].env
+    for edge in ("edge-v1", "edge-v2"):  # both edges log in with the one edge account
+        assert components[edge].env["AMQP_URI"] == "amqp://edge@broker/vh"
     assert components["users_v1"].env["AMQP_URI"] == "amqp://operator@broker:5672/vh"
+    assert components["users_v1"].ready == RpcPing("amqp://operator@broker:5672/vh", ("users_v1",))
+    launched = spec(tmp_path, amqp_uris={"operator": "amqp://launcher@broker/vh"})
+    assert launched["orders"].ready == RpcPing("amqp://launcher@broker/vh", ("orders",))
     assert {components[n].env["USERS_SERVICE"] for n in ("edge-v1", "edge-v2")} == {
         "users_v1", "users_v2",
     }  # fmt: skip

@@ -17,6 +17,7 @@ from nameko.testing.services import entrypoint_hook, replace_dependencies
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests.support.data import address
 from workers import metrics, reliable_events
 from workers.exceptions import (
     EmailTaken,
@@ -31,8 +32,7 @@ from workers.reliable_events import DeadLetteringQueueConsumer
 from workers.users_v1 import UsersV1
 from workers.users_v2 import UsersV2
 
-ADDRESS = {"street": "1 Main St", "city": "Springfield", "state": "CA", "postalCode": "90210",
-           "country": "US"}  # fmt: skip
+ADDRESS = address()
 
 
 @pytest.fixture
