@@ -12,7 +12,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
-from conftest import Edge
+
+from tests.support.processes import Edge
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
 

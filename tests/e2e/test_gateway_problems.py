@@ -19,17 +19,8 @@ import yaml
 from kong.local_gateway import nginx_binary
 from kong.nginx import generate_nginx_conf
 from kong.render import render
-
-try:  # tests/e2e is a plain directory today; keep working if it becomes a package
-    from gateway_support import StubEdge, free_port, running_gateway, stub_edge, wait_for_port
-except ImportError:  # pragma: no cover
-    from tests.e2e.gateway_support import (
-        StubEdge,
-        free_port,
-        running_gateway,
-        stub_edge,
-        wait_for_port,
-    )
+from tests.support.gateway import StubEdge, running_gateway, stub_edge
+from tests.support.net import free_port, wait_for_port
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(60)]
 
@@ -239,7 +230,7 @@ def test_an_edge_that_never_answers_is_a_problem_504(tmp_path: Path):
         argv = [nginx_binary(), "-p", f"{tmp_path}/", "-c", str(conf), "-e", "/dev/null"]
         nginx = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         try:
-            wait_for_port(listen, nginx)
+            wait_for_port(listen, timeout=5.0, process=nginx)
             data = b"GET /orders/o1 HTTP/1.1\r\n" + HOST + b"Connection: close\r\n\r\n"
             problem = assert_gateway_problem(exchange(listen, data), 504)
         finally:

@@ -11,15 +11,12 @@ from pathlib import Path
 import pytest
 import requests
 
-try:  # tests/e2e is a plain directory today; keep working if it becomes a package
-    from gateway_support import running_gateway
-except ImportError:  # pragma: no cover
-    from tests.e2e.gateway_support import running_gateway
+from tests.support.data import address
+from tests.support.gateway import running_gateway
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
 
-ADDRESS = {"street": "1 Main St", "city": "Springfield", "state": "IL",
-           "postalCode": "62701", "country": "US"}  # fmt: skip
+ADDRESS = address(state="IL", postalCode="62701")
 UNKNOWN_USER = "00000000-0000-4000-8000-00000000dead"
 
 

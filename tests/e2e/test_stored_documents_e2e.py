@@ -11,10 +11,11 @@ import pymongo
 import pytest
 import requests
 
+from tests.support.data import address
+
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
 
-ADDRESS = {"street": "1 Main St", "city": "Springfield", "state": "IL",
-           "postalCode": "62701", "country": "US"}  # fmt: skip
+ADDRESS = address(state="IL", postalCode="62701")
 
 
 @pytest.fixture

@@ -24,7 +24,7 @@ COMPOSE_VARIABLES = set(
     re.findall(r"\$\{([A-Z][A-Z0-9_]*)", (ROOT / "docker" / "docker-compose.yml").read_text())
 )
 READS = re.compile(
-    r"""(?:environ\.get|env\.get|environ\[|env\[|_int|_positive_float)\(?\s*["']([A-Z][A-Z0-9_]*)["']"""
+    r"""(?:environ\.get|env\.get|environ\[|env\[|_int|_seconds|_positive_float)\(?\s*["']([A-Z][A-Z0-9_]*)["']"""
 )
 # Read by the interpreter or set by the launcher for its children, not by an operator.
 NOT_SETTINGS = {"PYTHONPATH", "PYTHONWARNINGS", "HOME"}
@@ -85,7 +85,7 @@ def test_the_gateway_defaults_are_the_documented_ones():
 
 
 LITERAL_DEFAULTS = re.compile(
-    r"""(?:environ\.get|env\.get|_int)\(["']([A-Z][A-Z0-9_]*)["'],\s*(?:["']([^"']*)["']|([0-9.]+))\)"""
+    r"""(?:environ\.get|env\.get|_int|_seconds)\(["']([A-Z][A-Z0-9_]*)["'],\s*(?:["']([^"']*)["']|([0-9.]+))\)"""
 )
 
 
