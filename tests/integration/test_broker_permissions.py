@@ -6,29 +6,21 @@ from __future__ import annotations
 import json
 import os
 import uuid
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Iterator
 
 import amqp
 import amqp.exceptions
 import pytest
 import requests
-from kombu.utils.url import parse_url
-from nameko.containers import ServiceContainer
-from pymongo import MongoClient
 
 from common import broker_accounts
-from common.broker_accounts import DEFAULT_EXCHANGE, RPC_EXCHANGE, WORKER_CONFIG
+from common.broker_accounts import DEFAULT_EXCHANGE, RPC_EXCHANGE
 from http_edge.rpc import NamekoRpcClient
 from launch.runner import Runner
 from launch.spec import Started, nameko_worker
-from tests.support.broker import RABBIT_API, RABBIT_HOST, Vhost
+from tests.support.broker import RABBIT_API, RABBIT_HOST, Action, Broker, Vhost, attempt
 from tests.support.data import ADDRESS
 from tests.support.polling import wait_until
-from workers.db_commands import setup_database
-from workers.orders import OrdersService
-from workers.users_v1 import UsersV1
-from workers.users_v2 import UsersV2
 
 pytestmark = pytest.mark.integration
 
@@ -36,71 +28,6 @@ ORDERS_QUEUE = "rpc-orders"
 V1_EVENTS_QUEUE = "evt-users_v1-user_updated--orders.handle_user_updated_v1"
 V2_EVENTS_QUEUE = "evt-users_v2-user_updated--orders.handle_user_updated_v2"
 DEAD_LETTERS = f"{V1_EVENTS_QUEUE}.dead-letter"
-Action = Callable[[amqp.Channel], object]
-
-
-class Broker:
-    """A fresh vhost with every component's account provisioned; deleted afterwards."""
-
-    def __init__(self, run_dir: Path) -> None:
-        self.vhost = Vhost()  # also grants guest, the administrator the controls use
-        self.vhost.create()
-        self.uris = broker_accounts.provision(RABBIT_API, self.vhost.name, run_dir)
-
-    def close(self) -> None:
-        broker_accounts.deprovision(RABBIT_API, self.vhost.name)
-        self.vhost.delete()
-
-    def attempt(self, component: str, action: Action) -> int | None:
-        return attempt(self.vhost.uri if component == "admin" else self.uris[component], action)
-
-
-def attempt(uri: str, action: Action) -> int | None:
-    """Run `action` on a channel logged in by `uri`: None if the broker allowed it, else the
-    AMQP reply code it closed the channel with (403 = ACCESS_REFUSED)."""
-    url = parse_url(uri)
-    connection = amqp.Connection(
-        f"{url['hostname']}:{url['port']}",
-        userid=url["userid"],
-        password=url["password"],
-        virtual_host=url["virtual_host"],
-        confirm_publish=True,  # a refused publish then fails here, not later
-    )
-    connection.connect()
-    try:
-        action(connection.channel())
-        return None
-    except amqp.exceptions.AMQPError as error:
-        return error.code
-    finally:
-        connection.collect()
-
-
-@pytest.fixture(scope="module")
-def broker(tmp_path_factory) -> Iterator[Broker]:
-    broker = Broker(tmp_path_factory.mktemp("run"))
-    yield broker
-    broker.close()
-
-
-@pytest.fixture(scope="module")
-def services(broker, wire_server) -> Iterator[dict[str, ServiceContainer]]:
-    """The three workers, each on its own account, against their own database."""
-    name = f"test_{uuid.uuid4().hex[:12]}"
-    client = MongoClient(wire_server.uri)
-    setup_database(client[name])
-    base = {"MONGO_URI": wire_server.uri, "MONGO_DB": name, "MONGO_TIMEOUT_MS": 3000,
-            "serializer": "json", **WORKER_CONFIG}  # fmt: skip
-    containers = {}
-    for service_cls in (UsersV1, UsersV2, OrdersService):
-        config = {**base, "AMQP_URI": broker.uris[service_cls.name]}
-        containers[service_cls.name] = container = ServiceContainer(service_cls, config)
-        container.start()
-    yield containers
-    for container in containers.values():
-        container.stop()
-    client.drop_database(name)
-    client.close()
 
 
 @pytest.fixture(scope="module")

@@ -10,9 +10,6 @@ from pathlib import Path
 
 import pytest
 
-# The per-component accounts and the workers running on them (fixtures shared, not copied).
-from tests.integration.test_broker_permissions import broker, services  # noqa: F401
-
 PROBE = Path(__file__).resolve().parents[2] / "deploy" / "k8s" / "base" / "worker_probe.py"
 
 pytestmark = pytest.mark.integration
@@ -49,7 +46,7 @@ def test_probe_is_not_ready_once_the_worker_stops(stack, service_config):
     assert "orders does not answer ping" in result.stderr
 
 
-def test_each_worker_is_ready_on_its_own_least_privilege_account(broker, services):  # noqa: F811
+def test_each_worker_is_ready_on_its_own_least_privilege_account(broker, services):
     """As in the pods: the probe logs in with the worker's account, not an administrator's."""
     for service in ("users_v1", "users_v2", "orders"):
         result = probe(broker.uris[service], "ready", service)
