@@ -15,8 +15,11 @@ import time
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
-from urllib.parse import urlparse
+from urllib.parse import unquote, urlparse
 
+import requests
+
+from common import broker_accounts
 from launch.runner import NotReady, Runner, pid_alive, stop_process_groups
 from launch.settings import DEFAULTS, SettingsError, StackSettings
 from launch.spec import ROOT, Component, PortOpen, build_stack
@@ -61,9 +64,44 @@ def _local_mongo_wanted(env: Mapping[str, str]) -> bool:
     return host in ("localhost", "127.0.0.1") and not port_open(host, port)
 
 
+def management_api(settings: StackSettings) -> str:
+    """RABBIT_API_URI, else the management port of AMQP_URI's host with its credentials:
+    AMQP_URI names the administrator, used only to create the components' accounts."""
+    if settings.env.get("RABBIT_API_URI"):
+        return settings.env["RABBIT_API_URI"]
+    amqp = urlparse(settings.amqp_uri)
+    login = f"{amqp.username}:{amqp.password}@" if amqp.username else ""
+    return f"http://{login}{amqp.hostname or 'localhost'}:15672"
+
+
+def provision_accounts(settings: StackSettings) -> dict[str, str]:
+    """One RabbitMQ account per component on AMQP_URI's vhost (credentials generated under
+    .run/credentials, reused): no process of the stack runs as the administrator."""
+    host, port = settings.broker_address()
+    vhost = unquote(urlparse(settings.amqp_uri).path[1:]) or "/"
+    try:
+        return broker_accounts.provision(
+            management_api(settings), vhost, RUN_DIR, amqp_host=f"{host}:{port}"
+        )
+    except (requests.RequestException, RuntimeError, broker_accounts.AccountConflict) as error:
+        raise SystemExit(
+            f"stack: cannot create the RabbitMQ accounts through {host}'s management API "
+            f"({error}). Enable rabbitmq_management (the bootstrap does) or set RABBIT_API_URI "
+            "to an administrator's management URL."
+        ) from None
+
+
 def components(settings: StackSettings) -> tuple[Component, ...]:
     mongo = _local_mongo_wanted(settings.env)
-    return build_stack(settings, RUN_DIR, settings.ports, mongo=mongo)
+    uris = provision_accounts(settings)
+    return build_stack(
+        settings,
+        RUN_DIR,
+        settings.ports,
+        mongo=mongo,
+        amqp_uris=uris,
+        component_env=broker_accounts.component_env(uris),
+    )
 
 
 def check_broker(settings: StackSettings) -> None:

@@ -15,8 +15,9 @@ import pytest
 import requests
 from pymongo import MongoClient
 
+from common import broker_accounts
 from launch.spec import SERVICES
-from tests.support.broker import Vhost
+from tests.support.broker import RABBIT_API, Vhost
 from tests.support.processes import WireServer
 from tests.support.reliability import Stack, prepared_database
 
@@ -39,10 +40,24 @@ def vhost() -> Iterator[Vhost]:
 
 
 @pytest.fixture(scope="package")
-def stack(tmp_path_factory, vhost, wire) -> Iterator[Stack]:
-    """The whole system on the shared broker (private vhost) and a private wire server."""
+def accounts(vhost, tmp_path_factory) -> Iterator[dict[str, str]]:
+    """Each component's own least-privilege RabbitMQ account on the tier's vhost (the tests'
+    own controls, such as publishing raw events, use the vhost's administrator)."""
+    uris = broker_accounts.provision(RABBIT_API, vhost.name, tmp_path_factory.mktemp("creds"))
+    yield uris
+    broker_accounts.deprovision(RABBIT_API, vhost.name)
+
+
+@pytest.fixture(scope="package")
+def stack(tmp_path_factory, vhost, accounts, wire) -> Iterator[Stack]:
+    """The whole system on the shared broker (private vhost, one account per component) and
+    a private wire server."""
     stack = Stack(
-        tmp_path_factory.mktemp("rel-stack"), vhost.uri, wire.uri, prepared_database(wire.uri)
+        tmp_path_factory.mktemp("rel-stack"),
+        vhost.uri,
+        wire.uri,
+        prepared_database(wire.uri),
+        amqp_uris=accounts,
     )
     try:
         stack.start(*SERVICES)

@@ -9,12 +9,14 @@ import os
 import subprocess
 import time
 import uuid
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import requests
 from pymongo import MongoClient
 
+from common import broker_accounts
 from launch.runner import Runner
 from launch.settings import StackSettings
 from launch.spec import RABBIT_BIN, Component, build_stack, rabbitmq_node
@@ -73,7 +75,16 @@ class RabbitNode:
 class Stack:
     """Workers, edges and gateway as OS processes; any one can be stopped and restarted."""
 
-    def __init__(self, run_dir: Path, amqp_uri: str, mongo_uri: str, mongo_db: str) -> None:
+    def __init__(
+        self,
+        run_dir: Path,
+        amqp_uri: str,
+        mongo_uri: str,
+        mongo_db: str,
+        amqp_uris: Mapping[str, str] | None = None,
+    ) -> None:
+        """`amqp_uri` is the vhost's administrator (for the tests' own controls); given
+        `amqp_uris` (broker_accounts.provision()), each component runs on its own account."""
         self.run_dir = run_dir
         self.amqp_uri = amqp_uri
         self.mongo_uri = mongo_uri
@@ -102,7 +113,14 @@ class Stack:
         # The database is prepared in-process (prepared_database), the wire server is a fixture.
         self.components: dict[str, Component] = {
             component.name: component
-            for component in build_stack(settings, run_dir, ports, mongo=False)
+            for component in build_stack(
+                settings,
+                run_dir,
+                ports,
+                mongo=False,
+                amqp_uris=amqp_uris,
+                component_env=broker_accounts.component_env(amqp_uris or {}),
+            )
             if not component.job
         }
         self.gateway_port = ports["gateway"]
