@@ -9,6 +9,7 @@ from nameko.standalone.events import event_dispatcher
 from nameko.standalone.rpc import ClusterRpcProxy
 from nameko.testing.services import entrypoint_hook, entrypoint_waiter
 
+from tests.support.audit import assert_invariants
 from tests.support.data import ADDRESS, ITEMS
 from tests.support.polling import wait_until
 from workers.exceptions import EmailTaken, UnknownUser, UserNotFound, ValidationFailed
@@ -102,7 +103,7 @@ def test_redelivered_and_reordered_events_leave_the_latest_state(stack, rpc, ser
     assert stored["deliveryAddress"]["street"] == "11 Version St"
 
 
-def test_fifty_concurrent_creates_with_one_email(stack, service_config):
+def test_fifty_concurrent_creates_with_one_email(stack, service_config, database):
     email = unique_email("race")
     payload = {"emails": [email], "deliveryAddress": ADDRESS}
 
@@ -119,9 +120,12 @@ def test_fifty_concurrent_creates_with_one_email(stack, service_config):
     winners = [r for r in results if r != "conflict"]
     assert len(winners) == 1
     assert results.count("conflict") == 49
+    assert_invariants(database, [winners[0]["userId"]])
 
 
-def test_concurrent_updates_of_one_user_agree_with_its_orders(stack, service_config, rpc):
+def test_concurrent_updates_of_one_user_agree_with_its_orders(
+    stack, service_config, rpc, database
+):
     user = rpc.users_v1.create({"emails": [unique_email()], "deliveryAddress": ADDRESS})
     orders = [rpc.orders.create(order_for(user)) for _ in range(3)]
 
@@ -144,3 +148,4 @@ def test_concurrent_updates_of_one_user_agree_with_its_orders(stack, service_con
         )
 
     wait_until(orders_agree)
+    assert_invariants(database, [user["userId"]])

@@ -14,6 +14,7 @@ import pytest
 import requests
 
 from launch.spec import SERVICES
+from tests.support.audit import assert_invariants
 from tests.support.data import ADDRESS
 from tests.support.polling import wait_until
 from tests.support.reliability import (
@@ -132,6 +133,7 @@ def test_broker_restart_during_1000_updates_loses_nothing(node, node_stack, http
         pending = database.users.count_documents(
             {"userId": {"$in": users}, "eventPendingSince": {"$exists": True}}
         )
+        assert_invariants(database, users)  # micro-db check on these users
 
     assert done["updates"] == UPDATES
     assert set(statuses) <= {200, 503}, statuses  # no 500, no 504, no dropped request

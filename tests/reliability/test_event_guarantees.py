@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 import requests
 
+from tests.support.audit import assert_invariants
 from tests.support.broker import RABBIT_API, publish_raw, queue_depth
 from tests.support.data import ADDRESS
 from tests.support.polling import wait_until
@@ -104,6 +105,7 @@ def test_orders_down_200_updates_all_applied_in_version_order(stack, database, h
         u["userId"]: u["version"] for u in database.users.find({"userId": {"$in": user_ids}})
     }
     assert set(versions.values()) == {11}  # 1 + 10 updates each
+    assert_invariants(database, user_ids)
     record_figure(
         "orders_down",
         updates=200,
@@ -166,6 +168,7 @@ def test_committed_update_whose_publish_the_broker_refused_reaches_the_orders(
         lambda: "eventPendingSince" not in database.users.find_one({"userId": user_id}),
         timeout=10,
     )
+    assert_invariants(database, [user_id])
     logs = stack.log_text("users_v1") + stack.log_text("users_v2")
     assert "not published; left for the relay" in logs
     record_figure(

@@ -8,7 +8,6 @@ overlapping creates refused in most rounds); each is repeated enough rounds to s
 from __future__ import annotations
 
 import threading
-import time
 import uuid
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
@@ -16,10 +15,9 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 
+from tests.support.audit import assert_invariants
 from tests.support.data import ADDRESS, ITEMS
-from tests.support.polling import wait_until
 from tests.support.reliability import RPC_TIMEOUT, record_figure
-from workers import invariants
 
 pytestmark = pytest.mark.reliability
 CLIENT_TIMEOUT = RPC_TIMEOUT + 10
@@ -36,21 +34,6 @@ def send(method: str, url: str, **kwargs) -> requests.Response:
 
 def create_user(base: str, emails: list[str]) -> requests.Response:
     return send("POST", f"{base}/users/", json={"emails": emails, "deliveryAddress": ADDRESS})
-
-
-def assert_audit_clean(database, user_ids: list[str], settle: float = 10.0) -> invariants.Audit:
-    """The audit of this test's users (the tier's database also holds the deliberately
-    forged events of test_event_guarantees). Events still in flight are not violations:
-    let the outbox drain, then give the handler a moment to apply what was published."""
-    pending = {"userId": {"$in": user_ids}, "eventPendingSince": {"$exists": True}}
-    wait_until(lambda: database.users.count_documents(pending) == 0, timeout=30)
-    deadline = time.monotonic() + settle
-    result = invariants.audit(database, user_ids=user_ids)
-    while result.open and time.monotonic() < deadline:
-        time.sleep(0.5)
-        result = invariants.audit(database, user_ids=user_ids)
-    assert not result.open, "\n".join(invariants.report_lines(result))
-    return result
 
 
 def race_email_updates(base: str) -> tuple[str, Counter, int]:
@@ -75,7 +58,7 @@ def test_concurrent_email_updates_of_one_user_never_free_an_email_it_holds(stack
         user_id, round_statuses, held = race_email_updates(stack.gateway)
         statuses += round_statuses
         refused += held
-        assert_audit_clean(database, [user_id])
+        assert_invariants(database, [user_id])
     assert statuses == Counter({200: 16 * rounds}), statuses
     record_figure("integrity_email_updates", rounds=rounds, puts=dict(statuses),
                   held_emails_refused=refused, violations=0)  # fmt: skip
@@ -122,7 +105,7 @@ def test_orders_created_while_their_user_changes_all_end_with_the_latest_contact
     for _ in range(rounds):
         user_id, orders = race_orders_against_updates(stack.gateway)
         created += orders
-        assert assert_audit_clean(database, [user_id]).orders == orders
+        assert assert_invariants(database, [user_id]).orders == orders
     assert created >= 20 * rounds, created  # the loops really raced the updates
     record_figure("integrity_orders_converge", rounds=rounds, orders_created=created,
                   puts=30 * rounds, stale_orders=0)  # fmt: skip
@@ -154,6 +137,6 @@ def test_three_overlapping_creates_exactly_one_wins(stack, database):
             c["_id"]: c["userId"] for c in database.user_emails.find({"_id": {"$in": emails}})
         }
         assert claims == {email: winner["userId"] for email in winner["emails"]}
-    assert_audit_clean(database, winners)
+    assert_invariants(database, winners)
     record_figure("integrity_overlapping_creates", rounds=rounds, statuses=dict(outcomes),
                   rounds_nobody_won=0)  # fmt: skip

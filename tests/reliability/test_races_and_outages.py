@@ -11,6 +11,7 @@ import pytest
 import requests
 
 from launch.spec import SERVICES
+from tests.support.audit import assert_invariants
 from tests.support.broker import publish_raw
 from tests.support.data import ADDRESS
 from tests.support.polling import wait_until
@@ -36,21 +37,22 @@ def concurrently(count: int, call) -> list:
 def test_100_concurrent_creates_with_one_email_one_201_and_99_409(stack, database):
     email = f"race-{uuid.uuid4().hex[:10]}@example.com"
 
-    def create(index: int) -> int:
+    def create(index: int) -> requests.Response:
         with requests.Session() as session:
-            response = session.post(
+            return session.post(
                 f"{stack.gateway}/users/",
                 json={"emails": [email], "deliveryAddress": ADDRESS},
                 headers={"X-Users-Version": "v1" if index % 2 else "v2"},
                 timeout=CLIENT_TIMEOUT,
             )
-            return response.status_code
 
     started = time.monotonic()
-    statuses = Counter(concurrently(100, create))
+    answers = concurrently(100, create)
+    statuses = Counter(answer.status_code for answer in answers)
     elapsed = time.monotonic() - started
     assert statuses == Counter({201: 1, 409: 99})
     assert database.users.count_documents({"emails": email}) == 1
+    assert_invariants(database, [a.json()["userId"] for a in answers if a.status_code == 201])
     record_figure(
         "race_creates_same_email",
         requests=100,
@@ -83,6 +85,7 @@ def test_100_concurrent_updates_of_one_user_user_and_orders_agree(stack, databas
     final = database.users.find_one({"userId": user_id})
     assert final["version"] == 101
     wait_until(lambda: not stale_orders(database, [user_id]), timeout=20)
+    assert_invariants(database, [user_id])
     # Every email a losing update claimed and then gave up is released again.
     assert sorted(c["_id"] for c in database.user_emails.find({"userId": user_id})) == [
         final["emails"][0].lower()
@@ -163,6 +166,8 @@ def test_database_down_answers_503_with_retry_after_and_recovers_without_restart
         timeout=15,
     )
     events_recovered = time.monotonic() - restarted
+    # `other` got a hand-published (forged) v2 event above: only `user` is audited.
+    assert_invariants(database, [user["userId"]])
     assert {name: stack.processes[name].pid for name in SERVICES} == pids
     assert all(stack.processes[name].poll() is None for name in SERVICES)
     record_figure(
