@@ -1,7 +1,7 @@
 """The baseline: the architecture users would pick instead, one Flask app writing to Mongo.
 
 POST /users/ runs the very same rules as the users_v1 worker (marshmallow schema from
-schemas/, email claims, insert: `workers.users_domain.create_user`) and the edge's JSON body
+schemas/, email claims, insert: `workers.users.domain.create_user`) and the edge's JSON body
 checks, but in-process with pymongo instead of over RabbitMQ. Served by the same gunicorn
 config as the edges (`gunicorn -c http_edge/gunicorn_conf.py bench.baseline_app:create_app()`).
 """
@@ -20,10 +20,10 @@ from flask.json.provider import DefaultJSONProvider
 from http_edge.body import json_object
 from http_edge.log import configure_logging
 from http_edge.problems import EdgeError
-from workers import users_domain
 from workers.exceptions import EmailTaken, UserNotFound, ValidationFailed
-from workers.mongo import database_name, mongo_client
-from workers.users_repository import UsersRepository
+from workers.runtime.mongo import database_name, mongo_client
+from workers.users import domain as users_domain
+from workers.users.repository import UsersRepository
 
 log = logging.getLogger("http_edge.access")  # same logger and JSON format as the edge
 

@@ -1,6 +1,6 @@
 """The service `python -m bench.relay` calls: the workers' RPC plumbing around no work at all.
 
-Same entrypoint (`workers.resilient_rpc.rpc`: signature check, reply on the request's
+Same entrypoint (`workers.runtime.resilient_rpc.rpc`: signature check, reply on the request's
 channel), the same per-call JSON log line (`RequestLogging`) and metrics (`WorkerMetrics`)
 as users_v1 and users_v2,
 so what a call costs this worker is what the relay costs theirs.
@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from workers.logs import RequestLogging
-from workers.metrics import WorkerMetrics
-from workers.resilient_rpc import rpc
+from workers.runtime.logs import RequestLogging
+from workers.runtime.metrics import WorkerMetrics
+from workers.runtime.resilient_rpc import rpc
 
 
 class RelayEcho:

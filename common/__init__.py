@@ -1,7 +1,6 @@
 """Code the edges (`http_edge/`) and the workers (`workers/`) share and neither tier owns.
 
 `wire.py`: nameko's RPC conventions on the AMQP wire; it imports neither tier.
-`broker_accounts.py`: one RabbitMQ account per component, derived from the workers' services.
 `logs.py`: the one JSON log format; `request_id.py`: the X-Request-ID rule (also rendered
 into the gateway's nginx map). Neither imports a tier.
 `defaults.py`: the defaults every tier shares (broker, database, ports, P_VALUE, body limit).

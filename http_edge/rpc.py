@@ -85,7 +85,7 @@ class ReplyChannel:
         self.expiration = str(max(1, int(timeout * 1000)))  # ms, as AMQP wants it
         channel = self.connection.channel()
         try:
-            # Checked only: the edge's broker account may not declare (common/broker_accounts).
+            # Checked only: the edge's broker account may not declare (launch/broker_accounts).
             channel.exchange_declare(RPC_EXCHANGE, "topic", passive=True)
         except amqp.exceptions.NotFound:
             # Unprovisioned vhost: declared like nameko does, so the first call works before

@@ -27,7 +27,7 @@ SERVICES = ("users_v1", "users_v2", "orders")
 EDGES: Mapping[str, str] = MappingProxyType({"edge-v1": "users_v1", "edge-v2": "users_v2"})
 EDGE_APP = "http_edge.wsgi:app"
 # The broker account a component logs in as where it is not its own name (both edges share
-# one, common/broker_accounts.py); the launcher's own readiness pings use "operator".
+# one, launch/broker_accounts.py); the launcher's own readiness pings use "operator".
 ACCOUNTS: Mapping[str, str] = MappingProxyType({"edge-v1": "edge", "edge-v2": "edge"})
 LAUNCHER_ACCOUNT = "operator"
 RABBIT_BIN = Path("/usr/lib/rabbitmq/bin")
@@ -150,7 +150,7 @@ def nx_27017(
 
 def db_setup(log: Path, env: Mapping[str, str]) -> Component:
     """`micro-db setup`: collections, validators and indexes (idempotent)."""
-    argv = (str(BIN / "python"), "-m", "workers.db_commands", "setup")
+    argv = (str(BIN / "python"), "-m", "workers.db.commands", "setup")
     return Component("db-setup", argv, env, log, stage="setup", job=True)
 
 

@@ -19,7 +19,7 @@ from urllib.parse import unquote, urlparse
 
 import requests
 
-from common import broker_accounts
+from launch import broker_accounts
 from launch.runner import NotReady, Runner, pid_alive, stop_process_groups
 from launch.settings import DEFAULTS, SettingsError, StackSettings
 from launch.spec import ROOT, Component, PortOpen, build_stack

@@ -40,7 +40,7 @@ def mongo_db_name() -> str:
 def mongo_config(mongo_uri, mongo_db_name) -> dict:
     from pymongo import MongoClient
 
-    from workers.db_commands import setup_database
+    from workers.db.commands import setup_database
 
     client = MongoClient(mongo_uri)
     setup_database(client[mongo_db_name])

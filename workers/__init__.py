@@ -1,4 +1,7 @@
-"""Nameko services (users_v1, users_v2, orders) and their data layer."""
+"""Nameko services and their data layer. `users/` and `orders/`: one package per service;
+`runtime/`: what every service runs on; `db/`: `micro-db`. `exceptions.py` holds the typed
+remote errors clients import; `users_v1.py` / `users_v2.py` are the two generations' entry
+modules for `nameko run`. Imports go down only: db → services → runtime."""
 
 import warnings
 

@@ -1,6 +1,7 @@
 """users_v1: the first generation; clients may supply their own createdAt/updatedAt."""
 
-from workers import users_domain, users_service
+from workers.users import domain as users_domain
+from workers.users import service as users_service
 
 
 class UsersV1(users_service.UsersService):

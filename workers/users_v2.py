@@ -1,6 +1,7 @@
 """users_v2: the new generation; the service owns createdAt/updatedAt."""
 
-from workers import users_domain, users_service
+from workers.users import domain as users_domain
+from workers.users import service as users_service
 
 
 class UsersV2(users_service.UsersService):

@@ -19,7 +19,7 @@ SECONDS = 5
 
 
 def _db_query_ms(config: BenchConfig) -> float:
-    """The repository's query (workers/orders_repository.py list_by_status), timed directly."""
+    """The repository's query (workers/orders/repository.py list_by_status), timed directly."""
     timings = []
     with MongoClient(config.mongo_uri) as client:
         orders = client[config.mongo_db].orders

@@ -58,8 +58,8 @@ def _load_process(
     else:
         from pymongo import MongoClient
 
-        from workers import users_domain
-        from workers.users_repository import UsersRepository
+        from workers.users import domain as users_domain
+        from workers.users.repository import UsersRepository
 
         with MongoClient(config.mongo_uri) as client:
             repo = UsersRepository(client[config.mongo_db])

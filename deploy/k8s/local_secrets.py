@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 DEFAULT_DIR = Path(__file__).parent / "overlays" / "local" / "secrets"
-# Secret name -> the user name it holds (RabbitMQ: common/broker_accounts.py's components).
+# Secret name -> the user name it holds (RabbitMQ: launch/broker_accounts.py's components).
 ACCOUNTS = {
     "rabbitmq-users-v1": "users_v1",
     "rabbitmq-users-v2": "users_v2",

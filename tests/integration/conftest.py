@@ -8,9 +8,9 @@ from nameko.containers import ServiceContainer
 from nameko.standalone.rpc import ClusterRpcProxy
 from pymongo import MongoClient
 
-from common.broker_accounts import WORKER_CONFIG
+from launch.broker_accounts import WORKER_CONFIG
 from tests.support.broker import Broker
-from workers.db_commands import setup_database
+from workers.db.commands import setup_database
 from workers.orders import OrdersService
 from workers.users_v1 import UsersV1
 from workers.users_v2 import UsersV2

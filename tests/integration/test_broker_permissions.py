@@ -13,9 +13,9 @@ import amqp.exceptions
 import pytest
 import requests
 
-from common import broker_accounts
-from common.broker_accounts import DEFAULT_EXCHANGE, RPC_EXCHANGE
 from http_edge.rpc import NamekoRpcClient
+from launch import broker_accounts
+from launch.broker_accounts import DEFAULT_EXCHANGE, RPC_EXCHANGE
 from launch.runner import Runner
 from launch.spec import Started, nameko_worker
 from tests.support.broker import RABBIT_API, RABBIT_HOST, Action, Broker, Vhost, attempt

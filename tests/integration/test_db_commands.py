@@ -3,7 +3,7 @@
 import pytest
 from pymongo import MongoClient
 
-from workers.db_commands import main, seed_database, setup_database
+from workers.db.commands import main, seed_database, setup_database
 
 pytestmark = pytest.mark.integration
 

@@ -28,7 +28,9 @@ from http_edge.rpc import NamekoRpcClient
 from tests.support.broker import RABBIT_API
 from tests.support.polling import wait_until
 from workers.exceptions import UserNotFound
-from workers.resilient_rpc import rpc  # the workers' entrypoint: its reply path is tested too
+from workers.runtime.resilient_rpc import (
+    rpc,  # the workers' entrypoint: its reply path is tested too
+)
 
 
 class ContextData(DependencyProvider):
@@ -99,7 +101,7 @@ def test_typed_errors_come_back_as_instances(echo, client) -> None:
 
 
 def test_wrong_arguments_are_refused_before_the_method_runs(echo, client) -> None:
-    # workers.resilient_rpc checks arguments against a signature built once per entrypoint.
+    # workers.runtime.resilient_rpc checks arguments against a signature built once per entrypoint.
     EchoService.executed.clear()
     missing = r"echo\(\): missing a required argument: 'value'"
     with pytest.raises(IncorrectSignature, match=missing):

@@ -17,9 +17,10 @@ import pytest
 from pymongo import MongoClient
 
 from tests.support.data import address
-from workers import invariants, users_domain
+from workers.db import invariants
 from workers.exceptions import EmailTaken, UpdateConflict
-from workers.users_repository import UsersRepository
+from workers.users import domain as users_domain
+from workers.users.repository import UsersRepository
 
 ADDRESS = address()
 ROUNDS = 25

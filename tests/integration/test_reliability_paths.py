@@ -14,9 +14,9 @@ from tests.support.broker import RABBIT_API
 from tests.support.data import ADDRESS, ITEMS
 from tests.support.net import free_port
 from tests.support.polling import wait_until
-from workers.documents import utcnow
 from workers.exceptions import StorageUnavailable
 from workers.orders import OrdersService
+from workers.runtime.documents import utcnow
 from workers.users_v2 import UsersV2
 
 pytestmark = pytest.mark.integration

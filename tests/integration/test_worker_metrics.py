@@ -15,9 +15,9 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.support.data import ADDRESS
 from tests.support.polling import wait_until
-from workers import metrics
 from workers.exceptions import EmailTaken, UserNotFound
 from workers.orders import OrdersService
+from workers.runtime import metrics
 from workers.users_v1 import UsersV1
 from workers.users_v2 import UsersV2
 

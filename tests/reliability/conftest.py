@@ -15,7 +15,7 @@ import pytest
 import requests
 from pymongo import MongoClient
 
-from common import broker_accounts
+from launch import broker_accounts
 from launch.spec import SERVICES
 from tests.support.broker import RABBIT_API, Vhost
 from tests.support.processes import WireServer

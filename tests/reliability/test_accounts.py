@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import requests
 
-from common import broker_accounts
+from launch import broker_accounts
 from tests.support.broker import RABBIT_API
 from tests.support.polling import wait_until
 

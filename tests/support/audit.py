@@ -6,7 +6,7 @@ import time
 from typing import Any
 
 from tests.support.polling import wait_until
-from workers import invariants
+from workers.db import invariants
 
 
 def assert_invariants(

@@ -15,7 +15,7 @@ from kombu import Connection, Producer
 from kombu.utils.url import parse_url
 from nameko.events import get_event_exchange
 
-from common import broker_accounts
+from launch import broker_accounts
 
 RABBIT_API = os.environ.get("RABBIT_API_URI", "http://guest:guest@127.0.0.1:15672")
 RABBIT_HOST = os.environ.get("RABBIT_HOST", "127.0.0.1:5672")

@@ -16,7 +16,7 @@ from typing import Any
 import requests
 from pymongo import MongoClient
 
-from common import broker_accounts
+from launch import broker_accounts
 from launch.runner import Runner
 from launch.settings import StackSettings
 from launch.spec import RABBIT_BIN, Component, build_stack, rabbitmq_node
@@ -153,7 +153,7 @@ class Stack:
 
 
 def prepared_database(mongo_uri: str) -> str:
-    from workers.db_commands import setup_database
+    from workers.db.commands import setup_database
 
     name = f"rel_{uuid.uuid4().hex[:10]}"
     with MongoClient(mongo_uri) as client:

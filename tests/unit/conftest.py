@@ -4,9 +4,9 @@ import mongomock
 import pytest
 
 from tests.support.edge_fakes import FakeRpc, build_app
-from workers.db_commands import INDEXES, index_keys
-from workers.orders_repository import OrdersRepository
-from workers.users_repository import UsersRepository
+from workers.db.commands import INDEXES, index_keys
+from workers.orders.repository import OrdersRepository
+from workers.users.repository import UsersRepository
 
 
 @pytest.fixture

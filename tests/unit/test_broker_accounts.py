@@ -1,4 +1,4 @@
-"""common/broker_accounts: the permission table, password hashes and the credentials file."""
+"""launch/broker_accounts: the permission table, password hashes and the credentials file."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from kombu.utils.url import parse_url
 
-from common import broker_accounts
-from common.broker_accounts import COMPONENTS, OWNER_TAG
+from launch import broker_accounts
+from launch.broker_accounts import COMPONENTS, OWNER_TAG
 
 ROOT_DOCS = Path(__file__).resolve().parents[2] / "docs" / "security.md"
 V1_EVENTS_QUEUE = "evt-users_v1-user_updated--orders.handle_user_updated_v1"

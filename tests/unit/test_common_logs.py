@@ -72,7 +72,7 @@ def test_expected_errors_keep_the_line_but_not_the_traceback() -> None:
 def test_importing_the_logging_modules_changes_nothing_process_wide() -> None:
     code = (
         "import logging, gunicorn.util as u; before = (logging._srcfile, u.write_error); "
-        "import common.logs, workers.logs, http_edge.log, http_edge.gunicorn_conf; "
+        "import common.logs, workers.runtime.logs, http_edge.log, http_edge.gunicorn_conf; "
         "assert (logging._srcfile, u.write_error) == before, 'import side effect'"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)

@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from common import broker_accounts, defaults
+from common import defaults
 from kong.checks import deck_validate
 from kong.render import main as kong_render
+from launch import broker_accounts
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_TEXT = (ROOT / "docker" / "docker-compose.yml").read_text()

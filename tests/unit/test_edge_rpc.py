@@ -26,7 +26,7 @@ from nameko.exceptions import MethodNotFound, RpcTimeout, UnknownService
 from http_edge import rpc
 from http_edge.rpc import BrokerUnavailable, NamekoRpcClient
 from tests.support.net import free_port as closed_port
-from workers.resilient_rpc import publish_reply
+from workers.runtime.resilient_rpc import publish_reply
 
 
 def test_unreachable_broker_fails_fast_as_broker_unavailable() -> None:
@@ -220,7 +220,7 @@ def return_unroutable(broker: FakeBroker, exchange: str, key: str, message: Any)
 
 
 def echo_worker(broker: FakeBroker, exchange: str, key: str, request: amqp.Message) -> None:
-    """RabbitMQ plus one worker using the services' reply path (workers.resilient_rpc)."""
+    """RabbitMQ plus one worker using the services' reply path (workers.runtime.resilient_rpc)."""
     worker_side = FakeBroker()
     worker_side.route = None  # records the reply instead of routing it
     delivered = amqp.Message(request.body, **request.properties)
@@ -259,7 +259,7 @@ def test_a_reply_channel_opens_what_the_uri_says(broker) -> None:
         "connection_name": f"http_edge pid {os.getpid()}"
     }
     assert opened.connected and channel.expiration == "2500"
-    # Only checked: the edge's own broker account may not declare it (common/broker_accounts).
+    # Only checked: the edge's own broker account may not declare it (launch/broker_accounts).
     assert opened.declared == [("nameko-rpc", "topic", {"passive": True})]
     assert opened.consumers == [("amq.rabbitmq.reply-to", True)]  # direct reply-to, no acks
 

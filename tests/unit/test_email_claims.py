@@ -13,9 +13,9 @@ import pytest
 
 from schemas.emails import email_key
 from tests.support.data import address
-from workers import invariants
-from workers.documents import utcnow
-from workers.email_claims import STALE_CLAIM_AGE, EmailClaims, Operation
+from workers.db import invariants
+from workers.runtime.documents import utcnow
+from workers.users.email_claims import STALE_CLAIM_AGE, EmailClaims, Operation
 
 ADDRESS = address()
 X, Y = "11111111-1111-4111-8111-111111111111", "22222222-2222-4222-8222-222222222222"

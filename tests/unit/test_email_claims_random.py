@@ -12,11 +12,12 @@ from datetime import timedelta
 import pytest
 
 from tests.support.data import address
-from workers import invariants, users_domain
-from workers.documents import utcnow
-from workers.email_claims import EmailClaims
+from workers.db import invariants
 from workers.exceptions import EmailTaken, UpdateConflict
-from workers.users_repository import UsersRepository
+from workers.runtime.documents import utcnow
+from workers.users import domain as users_domain
+from workers.users.email_claims import EmailClaims
+from workers.users.repository import UsersRepository
 
 ADDRESS = address()
 POOL = [["a@x.com", "A@x.com", "a@X.com."], ["b@x.com", "B@x.com"], ["c@x.com", "C@X.COM"],

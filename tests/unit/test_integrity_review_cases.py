@@ -11,12 +11,14 @@ import pytest
 from schemas.emails import email_key
 from schemas.users import UserCreateV2Schema
 from tests.support.data import address
-from workers import invariants, orders_domain, users_domain
-from workers.documents import utcnow
-from workers.email_claims import EmailClaims, migrate_legacy_claims
+from workers.db import invariants
 from workers.exceptions import EmailTaken, StorageUnavailable
-from workers.orders_repository import OrdersRepository
-from workers.users_repository import UsersRepository
+from workers.orders import domain as orders_domain
+from workers.orders.repository import OrdersRepository
+from workers.runtime.documents import utcnow
+from workers.users import domain as users_domain
+from workers.users.email_claims import EmailClaims, migrate_legacy_claims
+from workers.users.repository import UsersRepository
 
 ADDRESS = address()
 NEW_ADDRESS = {**ADDRESS, "street": "2 Elm St"}

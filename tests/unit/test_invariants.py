@@ -5,10 +5,12 @@ from __future__ import annotations
 import pytest
 
 from tests.support.data import address
-from workers import invariants, orders_domain, users_domain
-from workers.db_commands import run_check
-from workers.documents import utcnow
-from workers.email_claims import STALE_CLAIM_AGE
+from workers.db import invariants
+from workers.db.commands import run_check
+from workers.orders import domain as orders_domain
+from workers.runtime.documents import utcnow
+from workers.users import domain as users_domain
+from workers.users.email_claims import STALE_CLAIM_AGE
 
 ADDRESS = address()
 ITEMS = [{"itemId": "sku-1", "quantity": 1, "price": 1.0}]

@@ -449,7 +449,7 @@ def test_kong_resources_match_the_declarative_template(docs: dict[str, list]) ->
 
 def test_permissions_match_the_broker_accounts_table(docs: dict[str, list]) -> None:
     broker_accounts = pytest.importorskip(
-        "common.broker_accounts", reason="the least-privilege table (branch broker) not merged"
+        "launch.broker_accounts", reason="the least-privilege table (branch broker) not merged"
     )
     production = docs["production"]
     table = broker_accounts.accounts()

@@ -10,7 +10,7 @@ from datetime import datetime
 import pytest
 
 from schemas.mongo_validators import orders_validator, users_validator
-from workers.db_commands import seed_documents
+from workers.db.commands import seed_documents
 
 BSON_TYPES = {
     "string": lambda v: isinstance(v, str),

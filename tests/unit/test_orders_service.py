@@ -9,7 +9,7 @@ from nameko.testing.services import worker_factory
 from tests.support.data import address
 from workers.exceptions import OrderNotFound, UnknownUser, UserNotFound, ValidationFailed
 from workers.orders import OrdersService
-from workers.orders_domain import MalformedEvent
+from workers.orders.domain import MalformedEvent
 
 ADDRESS = address()
 NEW_ADDRESS = {**ADDRESS, "city": "Shelbyville"}

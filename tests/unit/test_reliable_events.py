@@ -5,10 +5,10 @@ from unittest.mock import MagicMock
 
 import pytest
 
-from workers import reliable_events
 from workers.exceptions import StorageUnavailable
-from workers.orders_domain import MalformedEvent
-from workers.reliable_events import ReliableEventHandler
+from workers.orders.domain import MalformedEvent
+from workers.runtime import reliable_events
+from workers.runtime.reliable_events import ReliableEventHandler
 
 
 @pytest.fixture

@@ -114,8 +114,8 @@ def test_defaults_written_where_they_are_read_are_the_documented_ones(path, name
 
 def test_the_workers_fallbacks_are_their_config_defaults():
     # Used when a nameko config lacks the key (test containers); held to config.yaml.
-    from workers.mongo import DEFAULT_MONGO_TIMEOUT_MS
     from workers.orders import DEFAULT_USERS_RPC_SERVICE
+    from workers.runtime.mongo import DEFAULT_MONGO_TIMEOUT_MS
 
     assert int(CONFIG_DEFAULTS["MONGO_TIMEOUT_MS"]) == DEFAULT_MONGO_TIMEOUT_MS
     assert CONFIG_DEFAULTS["USERS_RPC_SERVICE"] == DEFAULT_USERS_RPC_SERVICE

@@ -9,8 +9,8 @@ from datetime import datetime
 import pytest
 from bson import Decimal128, ObjectId
 
-from workers.documents import public_order, public_user
 from workers.exceptions import StoredDocumentInvalid
+from workers.runtime.documents import public_order, public_user
 
 USER_ID = "0b7c1f2e-1111-4222-8333-444455556666"
 ORDER_ID = "1c8d2a3f-2222-4333-9444-555566667777"
@@ -44,7 +44,7 @@ def test_valid_documents_are_served_in_their_public_shape() -> None:
     ],
 )
 def test_a_user_that_breaks_its_schema_is_refused_and_logged(caplog, change, fields) -> None:
-    caplog.set_level(logging.ERROR, logger="workers.documents")
+    caplog.set_level(logging.ERROR, logger="workers.runtime.documents")
 
     with pytest.raises(StoredDocumentInvalid) as raised:
         public_user({**USER, **change})

@@ -149,7 +149,7 @@ def test_failed_publish_keeps_the_update_and_the_relay_sends_it(service, users_r
     service.dispatch.side_effect = None
     service.dispatch.reset_mock()
     # the relay waits for a grace period; a negative one means "everything pending now"
-    from workers import users_domain
+    from workers.users import domain as users_domain
 
     assert users_domain.relay_pending_events(users_repository, service.dispatch, -1) == 1
     event = service.dispatch.call_args.args[1]

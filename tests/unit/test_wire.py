@@ -1,4 +1,4 @@
-"""common.wire and the workers' reply path (workers.resilient_rpc), without a broker.
+"""common.wire and the workers' reply path (workers.runtime.resilient_rpc), without a broker.
 
 Channels are py-amqp's and kombu's own, on a connection that records the frames it would
 write to the socket; what a test checks is what would have gone over the wire.
@@ -25,8 +25,8 @@ from nameko.exceptions import (
 from nameko.messaging import HeaderDecoder
 
 from common import wire
-from workers import resilient_rpc
 from workers.exceptions import UserNotFound
+from workers.runtime import resilient_rpc
 
 
 class RecordingConnection:
@@ -163,7 +163,7 @@ def test_a_reply_without_result_or_error_is_none() -> None:
     assert wire.decode_reply(b'{"result": null, "error": null}') is None
 
 
-# -- workers.resilient_rpc: the reply path ------------------------------------------------
+# -- workers.runtime.resilient_rpc: the reply path ------------------------------------------------
 
 
 class FakeQueueConsumer:

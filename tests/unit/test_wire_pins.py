@@ -26,13 +26,14 @@ from nameko.messaging import QueueConsumer
 from nameko.rpc import Responder, Rpc, RpcConsumer
 
 from common import wire
-from workers import reliable_events, resilient_rpc
+from workers.runtime import reliable_events, resilient_rpc
 
 # The versions every subclass and internal call below was read against and tested with.
 VERIFIED_WITH = {"nameko": "2.14.1", "amqp": "5.4.2", "kombu": "5.7.0"}
 RECHECK = (
     "re-read {package} {found}'s source for what common/wire.py, http_edge/rpc.py, "
-    "workers/resilient_rpc.py and workers/reliable_events.py override or call (this file "
+    "workers/runtime/resilient_rpc.py and workers/runtime/reliable_events.py override or "
+    "call (this file "
     "lists each), run tests/integration and tests/reliability, then update VERIFIED_WITH "
     "and the pin in setup.cfg"
 )

@@ -1,4 +1,4 @@
-"""workers/logs.py: one JSON line per call, each carrying its own caller's request id."""
+"""workers/runtime/logs.py: one JSON line per call, each carrying its own caller's request id."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import eventlet
 import pytest
 
 from common.logs import JsonFormatter
-from workers.logs import RequestLogging, current_request_id
+from workers.runtime.logs import RequestLogging, current_request_id
 
 domain_log = logging.getLogger("workers.test_domain")
 

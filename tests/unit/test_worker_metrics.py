@@ -1,4 +1,4 @@
-"""workers/metrics.py: the exact series real calls leave in a real registry, and /metrics."""
+"""workers/runtime/metrics.py: the exact series real calls leave in a registry, and /metrics."""
 
 from __future__ import annotations
 
@@ -18,7 +18,6 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.support.data import address
-from workers import metrics, reliable_events
 from workers.exceptions import (
     EmailTaken,
     OrderNotFound,
@@ -27,8 +26,9 @@ from workers.exceptions import (
     ValidationFailed,
 )
 from workers.orders import OrdersService
-from workers.orders_repository import OrdersRepository
-from workers.reliable_events import DeadLetteringQueueConsumer
+from workers.orders.repository import OrdersRepository
+from workers.runtime import metrics, reliable_events
+from workers.runtime.reliable_events import DeadLetteringQueueConsumer
 from workers.users_v1 import UsersV1
 from workers.users_v2 import UsersV2
 

@@ -1,4 +1,4 @@
-"""pymongo access for users (their email claims live in workers.email_claims)."""
+"""pymongo access for users (their email claims live in workers.users.email_claims)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from typing import Any
 
 from pymongo import ReturnDocument
 
-from workers.email_claims import EMAIL_CLAIMS, USERS, EmailClaims
-from workers.mongo import MongoRepository
+from workers.runtime.mongo import MongoRepository
+from workers.users.email_claims import EMAIL_CLAIMS, USERS, EmailClaims
 
 __all__ = ["EMAIL_CLAIMS", "USERS", "UsersRepository"]
 

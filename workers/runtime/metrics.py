@@ -253,7 +253,7 @@ class WorkerMetrics(DependencyProvider):
     def worker_result(self, worker_ctx: Any, result: Any = None, exc_info: Any = None) -> None:
         entrypoint = worker_ctx.entrypoint
         if not isinstance(entrypoint, Rpc):
-            return  # events are counted where they are settled (workers.reliable_events)
+            return  # events are counted where they are settled (workers.runtime.reliable_events)
         elapsed = time.perf_counter() - _started.get()
         if exc_info is None:
             outcome = OK

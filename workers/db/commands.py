@@ -19,12 +19,12 @@ from pymongo.errors import CollectionInvalid, PyMongoError
 from schemas.emails import email_key
 from schemas.fields import ORDER_STATUSES
 from schemas.mongo_validators import VALIDATORS
-from workers import invariants
-from workers.documents import utcnow
-from workers.email_claims import migrate_legacy_claims, new_claim
-from workers.mongo import database_name, mongo_client
-from workers.orders_repository import ORDERS
-from workers.users_repository import EMAIL_CLAIMS, USERS
+from workers.db import invariants
+from workers.orders.repository import ORDERS
+from workers.runtime.documents import utcnow
+from workers.runtime.mongo import database_name, mongo_client
+from workers.users.email_claims import migrate_legacy_claims, new_claim
+from workers.users.repository import EMAIL_CLAIMS, USERS
 
 # Each index: a field name or a list of fields (compound, ascending), and its options.
 INDEXES: dict[str, list[tuple[str | list[str], dict[str, Any]]]] = {

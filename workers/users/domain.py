@@ -13,8 +13,9 @@ from marshmallow import Schema
 
 from schemas.emails import email_key
 from schemas.users import UserContactUpdateSchema, UserCreateV1Schema, UserCreateV2Schema
-from workers import metrics
-from workers.documents import (
+from workers.exceptions import EmailTaken, StorageUnavailable, UpdateConflict, UserNotFound
+from workers.runtime import metrics
+from workers.runtime.documents import (
     checked_id,
     load_payload,
     public_user,
@@ -22,9 +23,8 @@ from workers.documents import (
     to_storage_date,
     utcnow,
 )
-from workers.email_claims import Operation
-from workers.exceptions import EmailTaken, StorageUnavailable, UpdateConflict, UserNotFound
-from workers.users_repository import UsersRepository
+from workers.users.email_claims import Operation
+from workers.users.repository import UsersRepository
 
 log = logging.getLogger(__name__)
 

@@ -7,13 +7,13 @@ from typing import Any
 from nameko.events import EventDispatcher
 from nameko.timer import timer
 
-from workers import users_domain
 from workers.exceptions import ServiceError
-from workers.logs import RequestLogging
-from workers.metrics import WorkerMetrics
-from workers.mongo import MongoStore
-from workers.resilient_rpc import rpc  # survives a broker restart mid-reply
-from workers.users_repository import UsersRepository
+from workers.runtime.logs import RequestLogging
+from workers.runtime.metrics import WorkerMetrics
+from workers.runtime.mongo import MongoStore
+from workers.runtime.resilient_rpc import rpc  # survives a broker restart mid-reply
+from workers.users import domain as users_domain
+from workers.users.repository import UsersRepository
 
 # How often, and after how long, committed-but-unpublished user_updated events are re-sent.
 RELAY_INTERVAL_SECONDS = 5.0

@@ -12,8 +12,9 @@ from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
 from schemas.emails import email_key
-from workers.documents import utcnow
-from workers.email_claims import (
+from workers.orders.repository import DETAILS_OVERRIDE, ORDERS
+from workers.runtime.documents import utcnow
+from workers.users.email_claims import (
     EMAIL_CLAIMS,
     STALE_CLAIM_AGE,
     USERS,
@@ -23,7 +24,6 @@ from workers.email_claims import (
     new_rev,
     unchanged_filter,
 )
-from workers.orders_repository import DETAILS_OVERRIDE, ORDERS
 
 
 @dataclass

@@ -26,7 +26,7 @@ from common.wire import BROKER_ERRORS, encode_reply, is_direct_reply_to, publish
 log = logging.getLogger(__name__)
 
 # nameko config, like nameko's DECLARE_EVENT_EXCHANGES: False where provisioning declared
-# `nameko-rpc` (common/broker_accounts), so no worker needs configure permission on it.
+# `nameko-rpc` (launch/broker_accounts), so no worker needs configure permission on it.
 DECLARE_RPC_EXCHANGE_CONFIG_KEY = "DECLARE_RPC_EXCHANGE"
 
 

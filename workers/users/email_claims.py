@@ -21,8 +21,8 @@ from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
 from schemas.emails import email_key
-from workers.documents import as_datetime, utcnow
-from workers.mongo import MongoRepository
+from workers.runtime.documents import as_datetime, utcnow
+from workers.runtime.mongo import MongoRepository
 
 USERS = "users"
 EMAIL_CLAIMS = "user_emails"

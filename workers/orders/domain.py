@@ -13,7 +13,6 @@ from schemas.orders import (
     OrderStatusUpdateSchema,
 )
 from schemas.users import UserEventSchema
-from workers.documents import checked_id, load_payload, public_order, utcnow
 from workers.exceptions import (
     OrderNotFound,
     UnknownUser,
@@ -21,7 +20,8 @@ from workers.exceptions import (
     UserNotFound,
     ValidationFailed,
 )
-from workers.orders_repository import DETAILS_OVERRIDE
+from workers.orders.repository import DETAILS_OVERRIDE
+from workers.runtime.documents import checked_id, load_payload, public_order, utcnow
 
 FetchUser = Callable[[str], dict[str, Any]]
 

@@ -6,14 +6,17 @@ from typing import Any
 
 from nameko.rpc import RpcProxy
 
-from workers import orders_domain
 from workers.exceptions import ServiceError
-from workers.logs import RequestLogging
-from workers.metrics import WorkerMetrics
-from workers.mongo import MongoStore
-from workers.orders_repository import OrdersRepository
-from workers.reliable_events import reliable_event_handler
-from workers.resilient_rpc import RpcReplyListener, rpc  # survives a broker restart mid-reply
+from workers.orders import domain as orders_domain
+from workers.orders.repository import OrdersRepository
+from workers.runtime.logs import RequestLogging
+from workers.runtime.metrics import WorkerMetrics
+from workers.runtime.mongo import MongoStore
+from workers.runtime.reliable_events import reliable_event_handler
+from workers.runtime.resilient_rpc import (  # survives a broker restart mid-reply
+    RpcReplyListener,
+    rpc,
+)
 
 DEFAULT_USERS_RPC_SERVICE = "users_v2"
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from pymongo import ReturnDocument
 
-from workers.mongo import MongoRepository, without_object_id
+from workers.runtime.mongo import MongoRepository, without_object_id
 
 ORDERS = "orders"
 PROJECTION = {"_id": False}

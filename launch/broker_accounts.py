@@ -26,8 +26,8 @@ from nameko.standalone.events import get_event_exchange
 
 from common.wire import RPC_EXCHANGE
 from workers.orders import OrdersService
-from workers.reliable_events import dead_letter_names
-from workers.resilient_rpc import DECLARE_RPC_EXCHANGE_CONFIG_KEY
+from workers.runtime.reliable_events import dead_letter_names
+from workers.runtime.resilient_rpc import DECLARE_RPC_EXCHANGE_CONFIG_KEY
 from workers.users_v1 import UsersV1
 from workers.users_v2 import UsersV2
 
@@ -360,7 +360,7 @@ def markdown_table() -> str:
 
 def main(argv: list[str] | None = None, env: Mapping[str, str] | None = None) -> int:
     env = os.environ if env is None else env
-    parser = argparse.ArgumentParser(prog="python -m common.broker_accounts")
+    parser = argparse.ArgumentParser(prog="python -m launch.broker_accounts")
     commands = parser.add_subparsers(dest="command", required=True)
     apply = commands.add_parser("provision", help="create or update the accounts on a broker")
     apply.add_argument(

@@ -13,8 +13,8 @@ from nameko.events import EventHandler
 from nameko.messaging import QueueConsumer
 
 from common.wire import BROKER_ERRORS
-from workers import metrics
 from workers.exceptions import StorageUnavailable
+from workers.runtime import metrics
 
 log = logging.getLogger(__name__)
 

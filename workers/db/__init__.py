@@ -1,0 +1,2 @@
+"""`micro-db`: database setup, seed data (`commands.py`) and the invariant audit
+(`invariants.py`, `micro-db check`)."""
