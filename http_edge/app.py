@@ -6,11 +6,13 @@ from typing import Any
 
 from flask import Flask
 from flask.json.provider import DefaultJSONProvider
+from prometheus_client import CollectorRegistry
 
 from http_edge import docs, ops, orders, users
 from http_edge.config import MAX_BODY_BYTES, EdgeSettings
 from http_edge.context import register_request_hooks
 from http_edge.log import configure_logging
+from http_edge.metrics import EdgeMetrics, register_metrics
 from http_edge.openapi import build_openapi
 from http_edge.problems import register_error_handlers
 from http_edge.rpc import NamekoRpcClient
@@ -22,8 +24,12 @@ class CompactJSON(DefaultJSONProvider):
     compact = True
 
 
+_OBJECTS = ("RPC_CLIENT", "METRICS_REGISTRY")  # injected objects, not settings
+
+
 def create_app(config: dict[str, Any] | None = None) -> Flask:
-    """Build the edge. `config` may override env settings and inject `RPC_CLIENT` (a fake)."""
+    """Build the edge. `config` may override env settings and inject `RPC_CLIENT` (a fake);
+    metrics go to `METRICS_REGISTRY` if given, else to a registry of this app's own."""
     config = dict(config or {})
     configure_logging(config.get("LOG_LEVEL"))
     app = Flask(__name__)
@@ -37,12 +43,15 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         MAX_CONTENT_LENGTH=MAX_BODY_BYTES,
         EDGE_SETTINGS=settings,
     )
-    app.config.update({k: v for k, v in config.items() if k.isupper() and k != "RPC_CLIENT"})
+    app.config.update({k: v for k, v in config.items() if k.isupper() and k not in _OBJECTS})
     app.extensions["rpc"] = config.get("RPC_CLIENT") or NamekoRpcClient(
         settings.amqp_uri, settings.rpc_timeout
     )
     app.extensions["openapi"] = build_openapi(settings)
+    metrics = EdgeMetrics(config.get("METRICS_REGISTRY") or CollectorRegistry())
+    app.extensions["metrics"] = metrics
     register_request_hooks(app)
+    register_metrics(app, metrics, settings.users_version)
     register_error_handlers(app)
     for blueprint in (users.bp, orders.bp, ops.bp, docs.bp):
         app.register_blueprint(blueprint)

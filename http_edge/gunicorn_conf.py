@@ -6,9 +6,20 @@ Start: `gunicorn -c http_edge/gunicorn_conf.py http_edge.wsgi:app`
 from __future__ import annotations
 
 import os
+import tempfile
 
-from common.logs import skip_unused_record_fields
-from http_edge.gunicorn_setup import install_problem_error_pages, set_read_timeout
+# prometheus_client picks multiprocess mode when first imported, so the directory is set
+# before anything imports it (http_edge.gunicorn_setup imports the app).
+metrics_port = os.environ.get("EDGE_METRICS_PORT", "").strip()
+own_metrics_dir = bool(metrics_port) and not os.environ.get("PROMETHEUS_MULTIPROC_DIR", "")
+if own_metrics_dir:
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="edge-metrics-")
+
+import shutil  # noqa: E402
+
+from common.logs import skip_unused_record_fields  # noqa: E402
+from http_edge import metrics  # noqa: E402
+from http_edge.gunicorn_setup import install_problem_error_pages, set_read_timeout  # noqa: E402
 
 
 def _int(name: str, default: int) -> int:
@@ -60,6 +71,29 @@ logconfig_dict = {
 
 def on_starting(server) -> None:  # noqa: ANN001
     install_problem_error_pages()
+    directory = metrics.multiprocess_dir()
+    if directory is not None:
+        metrics.wipe(directory)
+    if metrics_port:
+        bind_address = os.environ.get("EDGE_METRICS_BIND", "").strip() or "127.0.0.1"
+        httpd = metrics.serve_multiprocess(bind_address, int(metrics_port))
+        server.log.info(
+            "metrics on http://%s:%d/metrics",
+            bind_address,
+            httpd.server_port,
+            extra={"metrics_bind": bind_address, "metrics_port": httpd.server_port},
+        )
+
+
+def child_exit(server, worker) -> None:  # noqa: ANN001
+    if metrics.multiprocess_dir() is not None:
+        metrics.worker_exited(worker.pid)
+
+
+def on_exit(server) -> None:  # noqa: ANN001
+    directory = metrics.multiprocess_dir()
+    if own_metrics_dir and directory is not None:
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 def post_worker_init(worker) -> None:  # noqa: ANN001
