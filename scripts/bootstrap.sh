@@ -58,10 +58,25 @@ rabbitmq() {
   fi
 }
 
+# promtool runs the alert-rule tests (deploy/prometheus); the package's daemon is not wanted.
+prometheus_tools() {
+  command -v promtool >/dev/null && return 0
+  log "installing prometheus (for promtool)"
+  [ $apt_updated = 1 ] || { as_root apt-get update -qq; apt_updated=1; }
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends \
+    prometheus >/dev/null
+  # Where the postinst could start it (an init script, no systemd), stop it again.
+  if [ -x /etc/init.d/prometheus ]; then as_root /etc/init.d/prometheus stop >/dev/null 2>&1 || true; fi
+  if command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then
+    as_root systemctl disable --now prometheus >/dev/null 2>&1 || true
+  fi
+}
+
 python_env
 # The offline Kubernetes manifest checks' own tools (deploy/k8s/tools/install.sh).
 if [ "$EXTRAS" = test ]; then deploy/k8s/tools/install.sh; fi
 apt_install nginx-light deck
+prometheus_tools
 if [ "${AMQP_URI:-}" = "" ] || [[ "${AMQP_URI}" == *"@localhost:5672"* ]] || [[ "${AMQP_URI}" == *"@127.0.0.1:5672"* ]]; then
   rabbitmq
 fi
