@@ -41,6 +41,8 @@ def test_the_stack_has_every_part():
         "edge-v2",
         "kong-config",
         "kong",
+        "prometheus",
+        "grafana",
     }
 
 
