@@ -14,13 +14,10 @@ import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.conftest import ROOT, free_port
-from tests.e2e.conftest import Edge
-
-try:  # tests/e2e is a plain directory today; keep working if it becomes a package
-    from gateway_support import running_gateway
-except ImportError:  # pragma: no cover
-    from tests.e2e.gateway_support import running_gateway
+from tests.support import ROOT
+from tests.support.gateway import running_gateway
+from tests.support.net import free_port
+from tests.support.processes import Edge
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
 
@@ -47,6 +44,10 @@ def total(samples: dict, name: str, **labels: str) -> float:
 def worker_pids(master: int) -> list[int]:
     out = subprocess.run(["pgrep", "-P", str(master)], capture_output=True, text=True).stdout
     return [int(pid) for pid in out.split()]
+
+
+def master_pid(edge: Edge) -> int:
+    return edge.runner.processes["edge"].pid
 
 
 def wait_for(predicate, timeout: float = 20.0) -> None:
@@ -103,12 +104,12 @@ def test_totals_across_workers_survive_a_dead_worker(edge, multiproc_dir) -> Non
     assert total(samples, "edge_requests_total", route="/stale") == 0  # wiped at start
     assert total(samples, "edge_requests_in_flight", generation="v2") == 0
 
-    victim = worker_pids(edge.process.pid)[0]
+    victim = worker_pids(master_pid(edge))[0]
     assert list(multiproc_dir.glob(f"gauge_livesum_{victim}.db"))
     os.kill(victim, signal.SIGKILL)
     # child_exit marks it dead: its live gauge file goes, its counts stay.
     wait_for(lambda: not list(multiproc_dir.glob(f"gauge_livesum_{victim}.db")))
-    wait_for(lambda: len(worker_pids(edge.process.pid)) == 2)
+    wait_for(lambda: len(worker_pids(master_pid(edge))) == 2)
     assert requests.get(f"{edge.url}/health", timeout=5).status_code == 200
     samples = scrape(port)
     assert total(samples, "edge_requests_total", **health, status="200") == 41

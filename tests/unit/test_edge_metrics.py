@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from prometheus_client import CollectorRegistry
 
-from tests.unit.test_edge_support import FakeRpc, build_app
+from tests.support.edge_fakes import FakeRpc, build_app
 from workers.exceptions import UserNotFound
 
 USER = {"emails": ["a@example.com"], "deliveryAddress": {"city": "X"}}

@@ -13,7 +13,7 @@ import yaml
 from prometheus_client import CollectorRegistry
 
 from http_edge.metrics import EdgeMetrics
-from tests.conftest import ROOT
+from tests.support import ROOT
 from workers.metrics import MetricSet
 
 DASHBOARD = ROOT / "deploy" / "grafana" / "dashboards" / "micro.json"
