@@ -75,7 +75,7 @@ def on_starting(server) -> None:  # noqa: ANN001
     if directory is not None:
         metrics.wipe(directory)
     if metrics_port:
-        bind_address = os.environ.get("EDGE_METRICS_BIND", "").strip() or "127.0.0.1"
+        bind_address = os.environ.get("EDGE_METRICS_BIND", "127.0.0.1").strip() or "127.0.0.1"
         httpd = metrics.serve_multiprocess(bind_address, int(metrics_port))
         server.log.info(
             "metrics on http://%s:%d/metrics",

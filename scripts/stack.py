@@ -19,7 +19,7 @@ from urllib.parse import unquote, urlparse
 
 import requests
 
-from launch import broker_accounts
+from launch import broker_accounts, prometheus
 from launch.runner import NotReady, Runner, pid_alive, stop_process_groups
 from launch.settings import DEFAULTS, SettingsError, StackSettings
 from launch.spec import ROOT, Component, PortOpen, build_stack
@@ -94,7 +94,7 @@ def provision_accounts(settings: StackSettings) -> dict[str, str]:
 def components(settings: StackSettings) -> tuple[Component, ...]:
     mongo = _local_mongo_wanted(settings.env)
     uris = provision_accounts(settings)
-    return build_stack(
+    stack = build_stack(
         settings,
         RUN_DIR,
         settings.ports,
@@ -102,6 +102,26 @@ def components(settings: StackSettings) -> tuple[Component, ...]:
         amqp_uris=uris,
         component_env=broker_accounts.component_env(uris),
     )
+    return observed(settings, stack)
+
+
+def prometheus_port(settings: StackSettings) -> int | None:
+    """PROMETHEUS_PORT (default 9090; "off": none); None too without a prometheus binary."""
+    raw = settings.env.get("PROMETHEUS_PORT", "9090").strip() or str(prometheus.DEFAULT_PORT)
+    if raw == "off" or prometheus.binary() is None:
+        return None
+    if not raw.isdigit() or not 0 < int(raw) < 65536 - len(prometheus.OFFSETS):
+        raise SystemExit(f"stack: PROMETHEUS_PORT must be a TCP port or off, got {raw!r}.")
+    return int(raw)
+
+
+def observed(settings: StackSettings, stack: tuple[Component, ...]) -> tuple[Component, ...]:
+    port = prometheus_port(settings)
+    if port is None:
+        return stack
+    executable = prometheus.binary()
+    assert executable is not None
+    return prometheus.with_prometheus(stack, RUN_DIR, port, executable)
 
 
 def check_broker(settings: StackSettings) -> None:
@@ -138,6 +158,9 @@ def banner(settings: StackSettings) -> None:
         f"  edges :{ports['edge-v1']} (v1) :{ports['edge-v2']} (v2); "
         "nameko shell: make shell; logs: .run/logs/"
     )
+    port = prometheus_port(settings)
+    if port is not None:
+        print(f"  prometheus http://127.0.0.1:{port} (metrics on :{port + 1}..:{port + 5})")
 
 
 def cmd_run() -> int:
