@@ -14,7 +14,7 @@ from prometheus_client import CollectorRegistry
 
 from http_edge.metrics import EdgeMetrics
 from tests.support import ROOT
-from workers.metrics import MetricSet
+from workers.runtime.metrics import MetricSet
 
 DASHBOARD = ROOT / "deploy" / "grafana" / "dashboards" / "micro.json"
 PROVISIONING = ROOT / "deploy" / "grafana" / "provisioning"
