@@ -115,6 +115,12 @@ def _check_plugins(plugins: list[Mapping]) -> list[str]:
         problems.append("plugin rate-limiting missing")
     elif rate.get("policy") != "local" or not isinstance(rate.get("second"), int):
         problems.append("plugin rate-limiting must use policy local with a per-second limit")
+    prometheus = by_name.get("prometheus")
+    # The dashboard and alerts read kong_http_requests_total{code} and the latency series.
+    if prometheus is None:
+        problems.append("plugin prometheus missing")
+    elif not (prometheus.get("status_code_metrics") and prometheus.get("latency_metrics")):
+        problems.append("plugin prometheus must export status_code_metrics and latency_metrics")
     return problems
 
 

@@ -49,6 +49,8 @@ def test_the_rendered_template_breaks_no_rule():
         (lambda c: c["plugins"].pop(0), "correlation-id missing"),
         (lambda c: c["plugins"][1]["config"].update(size_unit="megabytes"), "65536"),
         (lambda c: c["plugins"][2]["config"].update(policy="redis"), "policy local"),
+        (lambda c: c["plugins"].pop(3), "prometheus missing"),
+        (lambda c: c["plugins"][3]["config"].pop("latency_metrics"), "latency_metrics"),
         (lambda c: c["services"][1]["routes"][0].update(name="users"), "name used twice"),
     ],
 )
