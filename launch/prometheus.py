@@ -15,6 +15,9 @@ import yaml
 from launch.spec import EDGES, ROOT, SERVICES, Component, HttpOk
 
 DEFAULT_PORT = 9090
+# rabbitmq_prometheus (enabled by the bootstrap); per-object: the `queue` label the DLQ and
+# no-consumer alerts need.
+RABBITMQ_METRICS = ("127.0.0.1:15692", "/metrics/per-object")
 RULES = ROOT / "deploy" / "prometheus" / "rules"
 # Each process's /metrics sits just above PROMETHEUS_PORT: one setting moves them all.
 OFFSETS: Mapping[str, int] = MappingProxyType(
@@ -57,6 +60,11 @@ def scrape_config(prometheus_port: int, rules: Path = RULES) -> dict:
             },
             job("workers", SERVICES),
             job("edge", EDGES),
+            {
+                "job_name": "rabbitmq",
+                "metrics_path": RABBITMQ_METRICS[1],
+                "static_configs": [{"targets": [RABBITMQ_METRICS[0]]}],
+            },
         ],
     }
 

@@ -56,6 +56,12 @@ rabbitmq() {
     for _ in $(seq 1 60); do port_open 127.0.0.1 15672 && break; sleep 1; done
     port_open 127.0.0.1 15672 || { echo "RabbitMQ management did not come up on :15672" >&2; exit 1; }
   fi
+  if ! port_open 127.0.0.1 15692; then
+    log "enabling rabbitmq_prometheus (queue depth, dead letters, consumers on :15692)"
+    as_root rabbitmq-plugins enable rabbitmq_prometheus >/dev/null
+    for _ in $(seq 1 60); do port_open 127.0.0.1 15692 && break; sleep 1; done
+    port_open 127.0.0.1 15692 || { echo "rabbitmq_prometheus did not come up on :15692" >&2; exit 1; }
+  fi
 }
 
 # promtool runs the alert-rule tests (deploy/prometheus); the package's daemon is not wanted.

@@ -77,3 +77,9 @@ def test_generated_config_and_its_rules_load(tmp_path) -> None:
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "SUCCESS: 2 rule files found" in result.stdout  # the rules load with it
+
+
+def test_the_broker_is_scraped_per_object() -> None:
+    jobs = {job["job_name"]: job for job in prometheus.scrape_config(9300)["scrape_configs"]}
+    assert jobs["rabbitmq"]["metrics_path"] == "/metrics/per-object"  # the `queue` label
+    assert jobs["rabbitmq"]["static_configs"] == [{"targets": ["127.0.0.1:15692"]}]
