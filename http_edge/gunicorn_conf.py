@@ -96,6 +96,13 @@ def on_exit(server) -> None:  # noqa: ANN001
         shutil.rmtree(directory, ignore_errors=True)
 
 
+def when_ready(server) -> None:  # noqa: ANN001
+    # Linux copies SO_RCVTIMEO into a connection when the handshake completes, not at
+    # accept(): set in the master right after listen(), before any worker boots, so a
+    # client that connects while workers start is bounded too (it was not: a flaky test).
+    set_read_timeout(server.LISTENERS, read_timeout)
+
+
 def post_worker_init(worker) -> None:  # noqa: ANN001
     set_read_timeout(worker.sockets, read_timeout)
     skip_unused_record_fields()  # the edge logs only as common.logs' JSON
