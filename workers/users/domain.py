@@ -129,8 +129,7 @@ def update_contact(
         if after is None:
             claims.abandon(user_id, added_keys, op)
             continue
-        claims.finish(user_id, added_keys, op)
-        claims.release_unlisted(user_id, sorted(held - _keys(after["emails"])))
+        claims.settle(user_id, op, added=added_keys, dropped=held - _keys(after["emails"]))
         publish_user_updated(repo, after, now, dispatch)
         return [public_user(before), public_user(after)]
     raise UpdateConflict(user_id)

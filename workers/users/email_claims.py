@@ -159,10 +159,45 @@ class EmailClaims(MongoRepository):
         )
 
     def finish(self, user_id: str, keys: Collection[str], op: Operation) -> None:
-        """op's write is committed (or abandoned): it no longer holds these claims. Whoever
-        leaves a claim idle checks it is still listed: a later update may have dropped the
-        email while op still held it (and so could not release it)."""
-        now, idle = utcnow(), []
+        """op's write is committed (or abandoned): it no longer holds these claims."""
+        self.settle(user_id, op, added=keys)
+
+    def abandon(self, user_id: str, keys: Collection[str], op: Operation) -> None:
+        """op will not commit: drop its hold, and the claims nobody else needs."""
+        if keys:
+            self.finish(user_id, keys, op)
+
+    def release_unlisted(self, user_id: str, keys: Collection[str]) -> None:
+        """Delete user_id's claims on keys that no operation holds and that its stored
+        document does not list."""
+        self.settle(user_id, None, dropped=keys)
+
+    def settle(
+        self,
+        user_id: str,
+        op: Operation | None,
+        added: Collection[str] = (),
+        dropped: Collection[str] = (),
+    ) -> None:
+        """After op's write: let go of op's hold on `added`, then delete what of `added` and
+        `dropped` is now idle and unlisted, reading the user's document once. Whoever leaves
+        a claim idle checks it is still listed: a later update may have dropped the email
+        while op still held it (and so could not release it). The document is read after
+        the claims, and each delete requires the claim's `rev` as read, so a concurrent
+        re-claim always survives."""
+        now = utcnow()
+        idle = self._let_go(user_id, added, op, now) if op is not None else []
+        if dropped:  # most updates change no email: no read at all
+            found = self.claims.find({"_id": {"$in": sorted(dropped)}, "userId": user_id})
+            idle += [claim for claim in found if not live_operations(claim, now)]
+        if idle:
+            self._delete_unlisted(user_id, idle)
+
+    def _let_go(
+        self, user_id: str, keys: Collection[str], op: Operation, now: datetime
+    ) -> list[dict[str, Any]]:
+        """Pull op's id from each claim; return the claims of user_id no one holds now."""
+        idle = []
         for key in sorted(keys):
             # Filtered on `_id` alone (nx-27017 scans the collection for any other filter);
             # pulling an id the claim does not hold changes nothing, and a pull needs no new
@@ -173,28 +208,7 @@ class EmailClaims(MongoRepository):
             mine = claim is not None and claim["userId"] == user_id
             if mine and not live_operations(claim, now):
                 idle.append(claim)
-        if idle:
-            self._delete_unlisted(user_id, idle)
-
-    def abandon(self, user_id: str, keys: Collection[str], op: Operation) -> None:
-        """op will not commit: drop its hold, and the claims nobody else needs."""
-        if keys:
-            self.finish(user_id, keys, op)
-
-    def release_unlisted(self, user_id: str, keys: Collection[str]) -> None:
-        """Delete user_id's claims on keys that no operation holds and that its stored
-        document does not list. The document is read after the claims, and each delete
-        requires the claim's `rev` as read, so a concurrent re-claim always survives."""
-        if not keys:
-            return  # most updates change no email: no read at all
-        now = utcnow()
-        idle = [
-            claim
-            for claim in self.claims.find({"_id": {"$in": sorted(keys)}, "userId": user_id})
-            if not live_operations(claim, now)
-        ]
-        if idle:
-            self._delete_unlisted(user_id, idle)
+        return idle
 
     def _delete_unlisted(self, user_id: str, idle: list[dict[str, Any]]) -> None:
         listed = self.stored_keys(user_id)
