@@ -77,8 +77,13 @@ def test_seed_documents_satisfy_the_validators():
 
 
 def test_internal_bookkeeping_fields_are_allowed():
-    user = {**USERS[0], "eventPendingSince": datetime(2026, 1, 1)}
+    user = {
+        **USERS[0],
+        "eventPendingSince": datetime(2026, 1, 1),
+        "eventTraceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+    }
     assert violations(USER_SCHEMA, user) == []
+    assert violations(USER_SCHEMA, {**user, "eventTraceparent": 7}) != []
 
 
 @pytest.mark.parametrize(
