@@ -78,11 +78,21 @@ prometheus_tools() {
   fi
 }
 
+# Headless Chromium takes the docs' screenshots (scripts/prometheus_screenshot.py).
+chromium_browser() {
+  command -v chromium >/dev/null && return 0
+  log "installing chromium (for the docs' screenshots)"
+  [ $apt_updated = 1 ] || { as_root apt-get update -qq; apt_updated=1; }
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends \
+    chromium >/dev/null
+}
+
 python_env
 # The offline Kubernetes manifest checks' own tools (deploy/k8s/tools/install.sh).
 if [ "$EXTRAS" = test ]; then deploy/k8s/tools/install.sh; fi
 apt_install nginx-light deck
 prometheus_tools
+chromium_browser
 if [ "${AMQP_URI:-}" = "" ] || [[ "${AMQP_URI}" == *"@localhost:5672"* ]] || [[ "${AMQP_URI}" == *"@127.0.0.1:5672"* ]]; then
   rabbitmq
 fi
