@@ -80,7 +80,7 @@ def test_internal_bookkeeping_fields_are_allowed():
     user = {
         **USERS[0],
         "eventPendingSince": datetime(2026, 1, 1),
-        "eventTraceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+        "eventTraceparent": f"00-{'12' * 16}-{'34' * 8}-01",
     }
     assert violations(USER_SCHEMA, user) == []
     assert violations(USER_SCHEMA, {**user, "eventTraceparent": 7}) != []
