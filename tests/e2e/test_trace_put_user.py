@@ -16,6 +16,7 @@ import pytest
 import requests
 
 from tests.support.auth import auth_headers
+from tests.support.broker import Vhost
 from tests.support.data import address
 from tests.support.gateway import running_gateway
 from tests.support.processes import Edge, Workers, setup_database
@@ -34,26 +35,30 @@ class TracedStack:
 
 
 @pytest.fixture(scope="module")
-def traced_stack(amqp_uri: str, mongo_uri: str, tmp_path_factory) -> Iterator[TracedStack]:
+def traced_stack(mongo_uri: str, tmp_path_factory) -> Iterator[TracedStack]:
     root = tmp_path_factory.mktemp("traced-stack")
     traces = root / "traces"
     mongo_db = f"trace_{uuid.uuid4().hex[:10]}"
     setup_database(mongo_uri, mongo_db)
     env = {**TRACE_ENV, "TRACES_DIR": str(traces)}
+    # A vhost of its own: the session's untraced workers (edge_stack) must not take its calls.
+    vhost = Vhost()
+    vhost.create()
     workers = Workers(
-        amqp_uri, mongo_uri, mongo_db, root / "workers.log",
+        vhost.uri, mongo_uri, mongo_db, root / "workers.log",
         extra_env={**env, "OTEL_SERVICE_NAME": "workers"},
-    ).start()  # fmt: skip
+    )  # fmt: skip
     edges = {
         version: Edge(
             f"users_{version}",
-            amqp_uri,
+            vhost.uri,
             root / f"edge-{version}.log",
             extra_env={**env, "OTEL_SERVICE_NAME": f"edge-{version}"},
         )  # fmt: skip
         for version in ("v1", "v2")
     }
     try:
+        workers.start()
         for edge in edges.values():
             edge.start()
         for edge in edges.values():
@@ -63,6 +68,7 @@ def traced_stack(amqp_uri: str, mongo_uri: str, tmp_path_factory) -> Iterator[Tr
         for edge in edges.values():
             edge.stop()
         workers.stop()
+        vhost.delete()
 
 
 def json_lines(path: Path) -> list[dict]:
