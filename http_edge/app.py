@@ -16,6 +16,7 @@ from http_edge.metrics import EdgeMetrics, register_metrics
 from http_edge.openapi import build_openapi
 from http_edge.problems import register_error_handlers
 from http_edge.rpc import NamekoRpcClient
+from http_edge.tracing import register_tracing
 
 
 class CompactJSON(DefaultJSONProvider):
@@ -51,6 +52,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     metrics = EdgeMetrics(config.get("METRICS_REGISTRY") or CollectorRegistry())
     app.extensions["metrics"] = metrics
     register_request_hooks(app)
+    register_tracing(app, f"edge-{settings.users_version}")
     register_metrics(app, metrics, settings.users_version)
     register_error_handlers(app)
     for blueprint in (users.bp, orders.bp, ops.bp, docs.bp):

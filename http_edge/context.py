@@ -13,6 +13,7 @@ from common.logs import bind, unbind
 from common.request_id import accept_request_id
 from http_edge.config import EdgeSettings
 from http_edge.rpc import RpcClient
+from http_edge.tracing import rpc_span
 
 log = logging.getLogger("http_edge.access")
 
@@ -26,9 +27,10 @@ def rpc_client() -> RpcClient:
 
 
 def call(service: str, method: str, *args: Any, **kwargs: Any) -> Any:
-    """RPC to `service.method` carrying this request's id (nameko sends it as a header)."""
+    """RPC to `service.method` carrying this request's id and trace (nameko headers)."""
     context = {"request_id": g.request_id}
-    return rpc_client().call(service, method, *args, context=context, **kwargs)
+    with rpc_span(service, method, context):  # adds traceparent to the context
+        return rpc_client().call(service, method, *args, context=context, **kwargs)
 
 
 def users_service() -> str:

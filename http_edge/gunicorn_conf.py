@@ -17,6 +17,7 @@ if own_metrics_dir:
 
 import shutil  # noqa: E402
 
+from common import tracing  # noqa: E402
 from common.logs import skip_unused_record_fields  # noqa: E402
 from http_edge import metrics  # noqa: E402
 from http_edge.gunicorn_setup import install_problem_error_pages, set_read_timeout  # noqa: E402
@@ -101,6 +102,10 @@ def when_ready(server) -> None:  # noqa: ANN001
     # accept(): set in the master right after listen(), before any worker boots, so a
     # client that connects while workers start is bounded too (it was not: a flaky test).
     set_read_timeout(server.LISTENERS, read_timeout)
+
+
+def worker_exit(server, worker) -> None:  # noqa: ANN001
+    tracing.flush()  # the last batch of spans (up to 5 s of them) would die with the worker
 
 
 def post_worker_init(worker) -> None:  # noqa: ANN001

@@ -243,12 +243,15 @@ def build_stack(
     # Only the processes that talk to the broker get an AMQP_URI, each its own if given.
     shared = {key: value for key, value in settings.env.items() if key != "AMQP_URI"}
     base = child_env(shared, **{key: str(ports[name]) for name, key in PORT_VARIABLES.items()})
+    # Each component's spans go to run_dir/traces/<name>.jsonl (common/tracing.py).
+    base = child_env(base, TRACES_DIR=base.get("TRACES_DIR") or str(run_dir / "traces"))
     launcher_uri = uris.get(LAUNCHER_ACCOUNT, settings.amqp_uri)
 
     def env(name: str, **more: str) -> Mapping[str, str]:
         account = ACCOUNTS.get(name, name)
         uri = uris.get(account, settings.amqp_uri)
-        return MappingProxyType({**base, "AMQP_URI": uri, **more_env.get(account, {}), **more})
+        own = {"AMQP_URI": uri, "OTEL_SERVICE_NAME": name}
+        return MappingProxyType({**base, **own, **more_env.get(account, {}), **more})
 
     components: list[Component] = []
     if mongo:

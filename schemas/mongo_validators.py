@@ -13,7 +13,12 @@ NUMBER_TYPES = ["int", "long", "double", "decimal"]
 INTEGER_TYPES = ["int", "long"]
 
 # Bookkeeping fields the services keep next to the contract fields (never sent to clients).
-USER_INTERNAL = {"_id": {}, "eventPendingSince": {"bsonType": "date"}}
+# eventTraceparent: the W3C trace context of the update whose event is pending (tracing).
+USER_INTERNAL = {
+    "_id": {},
+    "eventPendingSince": {"bsonType": "date"},
+    "eventTraceparent": {"bsonType": "string", "maxLength": 55},
+}
 ORDER_INTERNAL = {
     "_id": {},
     "userVersion": {"bsonType": INTEGER_TYPES},

@@ -27,6 +27,12 @@ apt_install() {
   DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq "${missing[@]}" >/dev/null
 }
 
+# Packages without their recommends (daemons, desktop extras), installed unconditionally.
+apt_install_bare() {
+  [ $apt_updated = 1 ] || { as_root apt-get update -qq; apt_updated=1; }
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
+
 python_env() {
   "$PYTHON" -c 'import sys; assert sys.version_info[:2] == (3, 11), sys.version' 2>/dev/null ||
     { echo "Python 3.11 is required (found: $($PYTHON --version 2>&1))" >&2; exit 1; }
@@ -68,9 +74,7 @@ rabbitmq() {
 prometheus_tools() {
   command -v promtool >/dev/null && return 0
   log "installing prometheus (for promtool)"
-  [ $apt_updated = 1 ] || { as_root apt-get update -qq; apt_updated=1; }
-  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends \
-    prometheus >/dev/null
+  apt_install_bare prometheus
   # Where the postinst could start it (an init script, no systemd), stop it again.
   if [ -x /etc/init.d/prometheus ]; then as_root /etc/init.d/prometheus stop >/dev/null 2>&1 || true; fi
   if command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then
@@ -78,11 +82,19 @@ prometheus_tools() {
   fi
 }
 
+# Headless Chromium takes the docs' screenshots (scripts/prometheus_screenshot.py).
+chromium_browser() {
+  command -v chromium >/dev/null && return 0
+  log "installing chromium (for the docs' screenshots)"
+  apt_install_bare chromium
+}
+
 python_env
 # The offline Kubernetes manifest checks' own tools (deploy/k8s/tools/install.sh).
 if [ "$EXTRAS" = test ]; then deploy/k8s/tools/install.sh; fi
 apt_install nginx-light deck
 prometheus_tools
+chromium_browser
 if [ "${AMQP_URI:-}" = "" ] || [[ "${AMQP_URI}" == *"@localhost:5672"* ]] || [[ "${AMQP_URI}" == *"@127.0.0.1:5672"* ]]; then
   rabbitmq
 fi

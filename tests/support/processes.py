@@ -74,12 +74,13 @@ class Workers:
     mongo_uri: str
     mongo_db: str
     log_path: Path
+    extra_env: dict[str, str] = field(default_factory=dict)
     runner: Runner = field(default_factory=foreground_runner)
 
     def component(self) -> Component:
         env = child_env(
             os.environ, **CHILD_ENV, AMQP_URI=self.amqp_uri, MONGO_URI=self.mongo_uri,
-            MONGO_DB=self.mongo_db,
+            MONGO_DB=self.mongo_db, **self.extra_env,
         )  # fmt: skip
         modules = [f"workers.{service}" for service in SERVICES]
         # No readiness of their own: the edges' /ready (Edge.wait_ready) waits for them.

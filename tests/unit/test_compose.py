@@ -43,7 +43,38 @@ def test_the_stack_has_every_part():
         "kong",
         "prometheus",
         "grafana",
+        "otel-collector",
+        "jaeger",
     }
+
+
+APP_COMPONENTS = {**{name: name.replace("-", "_") for name in WORKERS}, "edge-v1": "edge-v1",
+                  "edge-v2": "edge-v2"}  # fmt: skip
+
+
+@pytest.mark.parametrize(("service", "trace_name"), APP_COMPONENTS.items())
+def test_every_edge_and_worker_sends_its_spans_to_the_collector_under_its_own_name(
+    service, trace_name
+):
+    env = SERVICES[service]["environment"]
+    assert env["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://otel-collector:4318"
+    assert env["OTEL_SERVICE_NAME"] == trace_name
+    assert env["TRACE_SAMPLE_RATIO"] == "${TRACE_SAMPLE_RATIO:-1}"
+
+
+def test_the_collector_receives_otlp_http_and_hands_traces_to_jaeger():
+    collector = SERVICES["otel-collector"]
+    mounted = {v.split(":")[1]: v.split(":")[0] for v in collector["volumes"]}
+    config_path = (ROOT / "docker" / mounted["/etc/otelcol/collector.yml"]).resolve()
+    config = yaml.safe_load(config_path.read_text())
+    assert config["receivers"]["otlp"]["protocols"]["http"]["endpoint"] == "0.0.0.0:4318"
+    pipeline = config["service"]["pipelines"]["traces"]
+    assert pipeline["receivers"] == ["otlp"]
+    assert config["exporters"][pipeline["exporters"][0]]["endpoint"] == "jaeger:4317"
+    assert set(pipeline["processors"]) <= set(config["processors"])
+    jaeger = SERVICES["jaeger"]
+    assert jaeger["environment"]["COLLECTOR_OTLP_ENABLED"] == "true"
+    assert jaeger["ports"] == ["127.0.0.1:${JAEGER_PORT:-16686}:16686"]  # loopback only
 
 
 @pytest.mark.parametrize(("service", "module"), WORKERS.items())

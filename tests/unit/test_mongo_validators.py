@@ -77,8 +77,13 @@ def test_seed_documents_satisfy_the_validators():
 
 
 def test_internal_bookkeeping_fields_are_allowed():
-    user = {**USERS[0], "eventPendingSince": datetime(2026, 1, 1)}
+    user = {
+        **USERS[0],
+        "eventPendingSince": datetime(2026, 1, 1),
+        "eventTraceparent": f"00-{'12' * 16}-{'34' * 8}-01",
+    }
     assert violations(USER_SCHEMA, user) == []
+    assert violations(USER_SCHEMA, {**user, "eventTraceparent": 7}) != []
 
 
 @pytest.mark.parametrize(

@@ -17,6 +17,7 @@ from workers.runtime.resilient_rpc import (  # survives a broker restart mid-rep
     RpcReplyListener,
     rpc,
 )
+from workers.runtime.tracing import Tracing
 
 DEFAULT_USERS_RPC_SERVICE = "users_v2"
 
@@ -42,6 +43,7 @@ class OrdersService:
     repository: OrdersRepository = MongoStore(OrdersRepository)
     users = UsersRpc()
     request_logging = RequestLogging()
+    traces = Tracing()
     metrics = WorkerMetrics()
 
     @rpc(expected_exceptions=ServiceError)

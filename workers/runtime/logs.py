@@ -14,6 +14,7 @@ from typing import Any
 from nameko.extensions import DependencyProvider
 
 from common.logs import bind, request_id_var, skip_unused_record_fields, unbind
+from common.tracing import trace_id_in
 
 _started: ContextVar[float | None] = ContextVar("started", default=None)
 
@@ -36,7 +37,7 @@ class RequestLogging(DependencyProvider):
         bind(
             request_id=data.get("request_id"),
             caller=data.get("caller"),
-            trace_id=data.get("trace_id"),
+            trace_id=trace_id_in(data),  # workers.runtime.tracing rebinds a new root's
             service=worker_ctx.service_name,
         )
         _started.set(time.perf_counter())

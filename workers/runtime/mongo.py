@@ -14,6 +14,7 @@ from pymongo.errors import AutoReconnect, ConnectionFailure, ExecutionTimeout, N
 
 from common import defaults
 from workers.exceptions import StorageUnavailable
+from workers.runtime.tracing import MongoCommandSpans
 
 DEFAULT_MONGO_URI = defaults.MONGO_URI
 DEFAULT_MONGO_DB = defaults.MONGO_DB
@@ -75,6 +76,7 @@ def mongo_client(config: dict[str, Any]) -> MongoClient:
         connectTimeoutMS=timeout_ms,
         socketTimeoutMS=max(timeout_ms * 3, 10000),
         connect=False,
+        event_listeners=[MongoCommandSpans()],
     )
 
 

@@ -11,6 +11,7 @@ from typing import Any
 
 from marshmallow import Schema
 
+from common.tracing import resumed
 from schemas.emails import email_key
 from schemas.users import UserContactUpdateSchema, UserCreateV1Schema, UserCreateV2Schema
 from workers.exceptions import EmailTaken, StorageUnavailable, UpdateConflict, UserNotFound
@@ -24,7 +25,7 @@ from workers.runtime.documents import (
     utcnow,
 )
 from workers.users.email_claims import Operation
-from workers.users.repository import UsersRepository
+from workers.users.repository import EVENT_TRACEPARENT, UsersRepository
 
 log = logging.getLogger(__name__)
 
@@ -161,8 +162,10 @@ def relay_pending_events(
     sent = 0
     pending = repo.pending_events(cutoff)
     for user in pending:
-        if publish_user_updated(repo, user, user["eventPendingSince"], dispatch):
-            sent += 1
+        # Published as part of the update's trace, so the orders' handling joins it.
+        with resumed(user.get(EVENT_TRACEPARENT)):
+            if publish_user_updated(repo, user, user["eventPendingSince"], dispatch):
+                sent += 1
     metrics.outbox_backlog(len(pending) - sent)  # no extra query: nx scans for ranges
     if sent:
         log.info("relayed %d pending user_updated events", sent)

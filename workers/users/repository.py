@@ -7,10 +7,14 @@ from typing import Any
 
 from pymongo import ReturnDocument
 
+from common.tracing import current_traceparent
 from workers.runtime.mongo import MongoRepository
 from workers.users.email_claims import EMAIL_CLAIMS, USERS, EmailClaims
 
-__all__ = ["EMAIL_CLAIMS", "USERS", "UsersRepository"]
+__all__ = ["EMAIL_CLAIMS", "EVENT_TRACEPARENT", "USERS", "UsersRepository"]
+
+# The trace a pending user_updated belongs to (schemas/mongo_validators.USER_INTERNAL).
+EVENT_TRACEPARENT = "eventTraceparent"
 
 
 class UsersRepository(MongoRepository):
@@ -36,10 +40,20 @@ class UsersRepository(MongoRepository):
         self, user: dict[str, Any], changes: dict[str, Any], now: datetime
     ) -> dict[str, Any] | None:
         """Compare-and-set on `version`: returns the new document, or None if another update
-        won the race (the caller re-reads and retries)."""
+        won the race (the caller re-reads and retries).
+
+        The pending event keeps this call's traceparent, so a relayed event stays in its trace.
+        """
+        pending: dict[str, Any] = {"eventPendingSince": now}
+        update: dict[str, Any] = {"$set": {**changes, **pending}, "$inc": {"version": 1}}
+        traceparent = current_traceparent()
+        if traceparent:
+            update["$set"][EVENT_TRACEPARENT] = traceparent
+        else:  # never leave an older update's trace on this event
+            update["$unset"] = {EVENT_TRACEPARENT: ""}
         return self.users.find_one_and_update(
             {"_id": user["_id"], "version": user["version"]},
-            {"$set": {**changes, "eventPendingSince": now}, "$inc": {"version": 1}},
+            update,
             return_document=ReturnDocument.AFTER,
         )
 
@@ -47,7 +61,7 @@ class UsersRepository(MongoRepository):
         # Only clears the flag if no newer update arrived in between.
         self.users.update_one(
             {"_id": user["_id"], "version": user["version"]},
-            {"$unset": {"eventPendingSince": ""}},
+            {"$unset": {"eventPendingSince": "", EVENT_TRACEPARENT: ""}},
         )
 
     def pending_events(self, older_than: datetime, limit: int = 100) -> list[dict[str, Any]]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from nameko.events import EventDispatcher
 from nameko.timer import timer
 
 from workers.exceptions import ServiceError
@@ -12,6 +11,7 @@ from workers.runtime.logs import RequestLogging
 from workers.runtime.metrics import WorkerMetrics
 from workers.runtime.mongo import MongoStore
 from workers.runtime.resilient_rpc import rpc  # survives a broker restart mid-reply
+from workers.runtime.tracing import TracedEventDispatcher, Tracing
 from workers.users import domain as users_domain
 from workers.users.repository import UsersRepository
 
@@ -26,8 +26,9 @@ class UsersService:
 
     repository: UsersRepository = MongoStore(UsersRepository)
     # mandatory: an event no queue would take is reported, stays pending and is relayed later.
-    dispatch = EventDispatcher(mandatory=True)
+    dispatch = TracedEventDispatcher(mandatory=True)
     request_logging = RequestLogging()
+    traces = Tracing()
     metrics = WorkerMetrics()
 
     @rpc(expected_exceptions=ServiceError)
