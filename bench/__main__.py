@@ -15,7 +15,7 @@ from typing import Any
 import psutil
 import requests
 
-from bench import plots, profile, report
+from bench import budget, plots, profile, report
 from bench.config import RESULTS_DIR, BenchConfig
 from bench.load import ensure_wrk
 from bench.scenarios import http_users, memory, orders_list, propagation, rpc, scale_out
@@ -44,6 +44,9 @@ def main(argv: list[str] | None = None) -> int:
         "--quick", action="store_true", help="shorter runs, 20 000 orders (~4 min)"
     )
     parser.add_argument("--no-profile", action="store_true", help="skip the py-spy profiles")
+    parser.add_argument(
+        "--no-budget", action="store_true", help="skip the c=1 latency budget (its own stack)"
+    )
     args = parser.parse_args(argv)
     warnings.filterwarnings("ignore")
     config = BenchConfig(quick=args.quick)
@@ -95,11 +98,14 @@ def main(argv: list[str] | None = None) -> int:
         results["scale_out"] = scale_out.run(stack, config)
 
         if not args.no_profile:
-            _step("profiles (py-spy) of POST /users, gateway path then baseline, c=32")
+            _step(f"profiles (py-spy) of POST /users, gateway path then baseline, c={profile.C}")
             results["profiles"] = profile.run(stack, config, stamp)
     finally:
         _step("stack down")
         stack.down()
+    if not args.no_budget:
+        _step("latency budget at c=1 (own stack, edge-v1 and users_v1 probed)")
+        results["budget"] = budget.run(config, stamp)
     results["meta"]["seconds"] = round(time.monotonic() - started)
     results["targets"] = report.targets(results)
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)

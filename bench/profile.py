@@ -16,6 +16,8 @@ from bench.stack import BenchStack
 
 PY_SPY = Path(sys.executable).parent / "py-spy"
 SECONDS = 10
+# The hop is profiled where issue 17 asks: POST /users at c=8.
+C = 8
 
 
 def _record(pid: int, out: Path, seconds: int, subprocesses: bool = False) -> subprocess.Popen:
@@ -51,7 +53,7 @@ def summarize(path: Path, top: int = 25) -> dict[str, Any]:
 
 
 def run(stack: BenchStack, config: BenchConfig, stamp: str) -> dict[str, Any]:
-    """Profile the gateway path and then the baseline, each under POST /users at c=32."""
+    """Profile the gateway path and then the baseline, each under POST /users at c=C."""
     out_dir = RESULTS_DIR / "profiles"
     out_dir.mkdir(parents=True, exist_ok=True)
     summaries: dict[str, Any] = {}
@@ -67,7 +69,7 @@ def run(stack: BenchStack, config: BenchConfig, stamp: str) -> dict[str, Any]:
             for name, sub in components.items()
         }
         time.sleep(0.5)
-        run_wrk(url, "post_users.lua", 32, SECONDS, [f"prof{target[0]}{int(time.time())}"],
+        run_wrk(url, "post_users.lua", C, SECONDS, [f"prof{target[0]}{int(time.time())}"],
                 label=f"  profiling {target}")  # fmt: skip
         for recorder in recorders.values():
             recorder.wait(timeout=60)
