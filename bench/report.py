@@ -124,9 +124,12 @@ PEER_OPS = ("POST /users", "PUT /users/{id}")
 
 
 def _range(row: dict[str, Any], key: str) -> str:
+    """`key`'s median ratio with the min-max of the rounds (the lean ratio's are ratio_min/max)."""
     if row.get(key) is None:
         return "-"
-    return f"{row[key]:.2f}x ({row[key + '_min']:.2f}-{row[key + '_max']:.2f})"
+    low, high = ("ratio_min", "ratio_max") if key == "ratio_vs_baseline_post" else (
+        f"{key}_min", f"{key}_max")  # fmt: skip
+    return f"{row[key]:.2f}x ({row[low]:.2f}-{row[high]:.2f})"
 
 
 def peer_rows(summary: list[dict[str, Any]]) -> list[list[Any]]:
