@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from bench.budget_report import budget_markdown
+from bench.profile_report import profile_markdown
 
 
 def _row(
@@ -331,5 +332,8 @@ def markdown(results: dict[str, Any]) -> str:
             ["component", "idle", "under load (peak during the c=64 runs)"],
             [[name, mb, m.get("under_load", {}).get(name, "-")] for name, mb in m["idle"].items()],
         )
+    if results.get("profiles"):
+        lines += ["", "## 7. Profiles of POST /users (py-spy, perf stat)", ""]
+        lines += profile_markdown(results["profiles"])
     lines.append("")
     return "\n".join(lines)
