@@ -62,6 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     started = time.monotonic()
     stack = BenchStack(config)
+    failed: BaseException | None = None
     try:
         _step("stack up (own nx-27017, vhost, workers, edges, gateway, baseline)")
         stack.up(progress=lambda m: print(f"  {m}"))
@@ -100,10 +101,13 @@ def main(argv: list[str] | None = None) -> int:
         if not args.no_profile:
             _step(f"profiles (py-spy) of POST /users, gateway path then baseline, c={profile.C}")
             results["profiles"] = profile.run(stack, config, stamp)
+    except Exception as error:  # noqa: BLE001 - keep what was measured before it
+        failed = error
+        results["meta"]["failed"] = repr(error)
     finally:
         _step("stack down")
         stack.down()
-    if not args.no_budget:
+    if not args.no_budget and failed is None:
         _step("latency budget at c=1 (own stack, edge-v1 and users_v1 probed)")
         results["budget"] = budget.run(config, stamp)
     results["meta"]["seconds"] = round(time.monotonic() - started)
@@ -113,12 +117,15 @@ def main(argv: list[str] | None = None) -> int:
     json_path.write_text(json.dumps(results, indent=1))
     md_path = RESULTS_DIR / f"{stamp}.md"
     md = report.markdown(results)
-    pngs = plots.write_all(results, RESULTS_DIR, stamp)
+    pngs = plots.write_all(results, RESULTS_DIR, stamp) if "http" in results else []
     md += "\n" + "\n".join(f"![{p.stem}]({p.name})" for p in pngs) + "\n"
     md_path.write_text(md)
     print("\n" + md)
     names = ", ".join(p.name for p in pngs)
     print(f"wrote {json_path}, {md_path}, {names} in {results['meta']['seconds']} s")
+    if failed is not None:
+        print(f"bench: stopped early ({failed!r}); the files hold what ran before")
+        return 1
     return 0
 
 

@@ -30,7 +30,13 @@ class BenchConfig:
     baseline_port: int = field(default_factory=lambda: _port("BENCH_BASELINE_PORT", 8303))
     peer_port: int = field(default_factory=lambda: _port("BENCH_PEER_PORT", 8304))
     mongo_port: int = field(default_factory=lambda: _port("BENCH_MONGO_PORT", 27300))
-    vhost: str = os.environ.get("BENCH_VHOST", "bench")
+    # Named after the gateway port: a bench on other ports (another worktree) must not
+    # reset this run's vhost, as one shared name "bench" did mid-run.
+    vhost: str = field(
+        default_factory=lambda: (
+            os.environ.get("BENCH_VHOST") or f"bench-{_port('BENCH_GATEWAY_PORT', 8300)}"
+        )
+    )
     rabbit_host: str = os.environ.get("BENCH_RABBIT_HOST", "127.0.0.1")
     management_url: str = os.environ.get("BENCH_RABBIT_API", "http://127.0.0.1:15672/api")
     mongo_db: str = "bench"
