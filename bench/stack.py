@@ -209,8 +209,16 @@ class BenchStack:
         return [p.pid for p in psutil.Process(self.processes[name].pid).children()]
 
 
-def rabbitmq_process() -> psutil.Process | None:
+def rabbitmq_process(port: int = 5672) -> psutil.Process | None:
+    """The broker the bench uses: the beam.smp listening on `port`, not just any Erlang VM
+    (others' private test nodes come and go; one that exits mid-run made CPU negative)."""
     for process in psutil.process_iter(["name"]):
-        if process.info["name"] == "beam.smp":
+        if process.info["name"] != "beam.smp":
+            continue
+        try:
+            listening = process.net_connections(kind="tcp")
+        except (psutil.AccessDenied, psutil.NoSuchProcess):
+            continue
+        if any(c.status == psutil.CONN_LISTEN and c.laddr.port == port for c in listening):
             return process
     return None
