@@ -86,7 +86,9 @@ def run(stack: BenchStack, config: BenchConfig, stamp: str) -> dict[str, Any]:
             for name, sub in components.items()
         }
         trees = stack.process_trees()
-        perf_names = [n for n in (*components, "gateway") if n in trees]
+        # nginx is on the gateway path only.
+        on_path = (*components, "gateway") if target == "gateway" else tuple(components)
+        perf_names = [n for n in on_path if n in trees]
         perfs = {
             name: _perf_stat([p.pid for p in trees[name]], SECONDS,
                              out_dir / f"{stamp}-{target}-{name}.perf")
