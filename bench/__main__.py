@@ -41,7 +41,7 @@ def _step(title: str) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument(
-        "--quick", action="store_true", help="shorter runs, 20 000 orders (~4 min)"
+        "--quick", action="store_true", help="c=1, 8, 32, 3 s runs, 20 000 orders (~6 min)"
     )
     parser.add_argument("--no-profile", action="store_true", help="skip the py-spy profiles")
     parser.add_argument(
