@@ -56,7 +56,7 @@ seed: bootstrap  ## 5 users and 15 orders (RANDOM_SEED=42)
 clean: down
 	rm -rf .run
 
-bench: bench-check  ## benchmarks on an isolated stack (own ports, vhost, db); BENCH_ARGS=--quick for ~4 min
+bench: bench-check  ## benchmarks on an isolated stack (own ports, vhost, db), peers, c=1 latency budget; BENCH_ARGS=--quick for ~6 min
 	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	@$(PY) -m bench $(BENCH_ARGS)
 

@@ -15,7 +15,7 @@ from typing import Any
 import psutil
 import requests
 
-from bench import plots, profile, report
+from bench import budget, plots, profile, report
 from bench.config import RESULTS_DIR, BenchConfig
 from bench.load import ensure_wrk
 from bench.scenarios import http_users, memory, orders_list, propagation, rpc, scale_out
@@ -41,9 +41,12 @@ def _step(title: str) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument(
-        "--quick", action="store_true", help="shorter runs, 20 000 orders (~4 min)"
+        "--quick", action="store_true", help="c=1, 8, 32, 3 s runs, 20 000 orders (~6 min)"
     )
     parser.add_argument("--no-profile", action="store_true", help="skip the py-spy profiles")
+    parser.add_argument(
+        "--no-budget", action="store_true", help="skip the c=1 latency budget (its own stack)"
+    )
     args = parser.parse_args(argv)
     warnings.filterwarnings("ignore")
     config = BenchConfig(quick=args.quick)
@@ -59,6 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     started = time.monotonic()
     stack = BenchStack(config)
+    failed: BaseException | None = None
     try:
         _step("stack up (own nx-27017, vhost, workers, edges, gateway, baseline)")
         stack.up(progress=lambda m: print(f"  {m}"))
@@ -95,11 +99,17 @@ def main(argv: list[str] | None = None) -> int:
         results["scale_out"] = scale_out.run(stack, config)
 
         if not args.no_profile:
-            _step("profiles (py-spy) of POST /users, gateway path then baseline, c=32")
+            _step(f"profiles (py-spy) of POST /users, gateway path then baseline, c={profile.C}")
             results["profiles"] = profile.run(stack, config, stamp)
+    except Exception as error:  # noqa: BLE001 - keep what was measured before it
+        failed = error
+        results["meta"]["failed"] = repr(error)
     finally:
         _step("stack down")
         stack.down()
+    if not args.no_budget and failed is None:
+        _step("latency budget at c=1 (own stack, edge-v1 and users_v1 probed)")
+        results["budget"] = budget.run(config, stamp)
     results["meta"]["seconds"] = round(time.monotonic() - started)
     results["targets"] = report.targets(results)
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
@@ -107,12 +117,15 @@ def main(argv: list[str] | None = None) -> int:
     json_path.write_text(json.dumps(results, indent=1))
     md_path = RESULTS_DIR / f"{stamp}.md"
     md = report.markdown(results)
-    pngs = plots.write_all(results, RESULTS_DIR, stamp)
+    pngs = plots.write_all(results, RESULTS_DIR, stamp) if "http" in results else []
     md += "\n" + "\n".join(f"![{p.stem}]({p.name})" for p in pngs) + "\n"
     md_path.write_text(md)
     print("\n" + md)
     names = ", ".join(p.name for p in pngs)
     print(f"wrote {json_path}, {md_path}, {names} in {results['meta']['seconds']} s")
+    if failed is not None:
+        print(f"bench: stopped early ({failed!r}); the files hold what ran before")
+        return 1
     return 0
 
 

@@ -28,8 +28,15 @@ class BenchConfig:
     edge_v1_port: int = field(default_factory=lambda: _port("BENCH_EDGE_V1_PORT", 8301))
     edge_v2_port: int = field(default_factory=lambda: _port("BENCH_EDGE_V2_PORT", 8302))
     baseline_port: int = field(default_factory=lambda: _port("BENCH_BASELINE_PORT", 8303))
+    peer_port: int = field(default_factory=lambda: _port("BENCH_PEER_PORT", 8304))
     mongo_port: int = field(default_factory=lambda: _port("BENCH_MONGO_PORT", 27300))
-    vhost: str = os.environ.get("BENCH_VHOST", "bench")
+    # Named after the gateway port: a bench on other ports (another worktree) must not
+    # reset this run's vhost, as one shared name "bench" did mid-run.
+    vhost: str = field(
+        default_factory=lambda: (
+            os.environ.get("BENCH_VHOST") or f"bench-{_port('BENCH_GATEWAY_PORT', 8300)}"
+        )
+    )
     rabbit_host: str = os.environ.get("BENCH_RABBIT_HOST", "127.0.0.1")
     management_url: str = os.environ.get("BENCH_RABBIT_API", "http://127.0.0.1:15672/api")
     mongo_db: str = "bench"
@@ -50,6 +57,14 @@ class BenchConfig:
     def baseline_url(self) -> str:
         return f"http://127.0.0.1:{self.baseline_port}"
 
+    @property
+    def peer_url(self) -> str:
+        return f"http://127.0.0.1:{self.peer_port}"
+
+    @property
+    def edge_v1_url(self) -> str:
+        return f"http://127.0.0.1:{self.edge_v1_port}"
+
     def stack_settings(self) -> StackSettings:
         """The launch settings: the environment, with the bench's own URIs and ports and the
         defaults pinned for what the figures depend on (P_VALUE, RPC_TIMEOUT)."""
@@ -68,19 +83,30 @@ class BenchConfig:
             }
         )
 
-    # Durations and sizes: the full run stays near 10 minutes on 2 cores, --quick near 4.
+    # Durations and sizes: the full run stays near 12 minutes on 2 cores, --quick near 5.
     @property
     def concurrencies(self) -> tuple[int, ...]:
-        return (1, 8, 32, 64)
+        return (1, 8, 32) if self.quick else (1, 8, 32, 64)
+
+    @property
+    def peer_concurrencies(self) -> tuple[int, ...]:
+        # The Nameko-native peer is compared where issue 17 asks for it.
+        return (1, 8, 32)
 
     @property
     def http_seconds(self) -> int:
-        return 4 if self.quick else 8
+        return 3 if self.quick else 8
 
     @property
     def http_rounds(self) -> int:
-        # Two interleaved rounds (baseline and gateway alternate) expose the machine's noise.
-        return 1 if self.quick else 2
+        # Interleaved rounds (lean, gateway, peer alternate) expose the machine's noise;
+        # even --quick keeps two so a ratio has a range.
+        return 2
+
+    @property
+    def budget_requests(self) -> int:
+        # A p99 over at least 1 000 samples per operation (issue 17).
+        return 1000 if self.quick else 2000
 
     @property
     def rpc_seconds(self) -> int:

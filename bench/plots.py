@@ -10,7 +10,12 @@ import matplotlib
 matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt  # noqa: E402
 
-SERIES = [("baseline", "POST /users"), ("gateway", "POST /users"), ("gateway", "PUT /users/{id}")]
+from bench.report import COMPONENTS  # noqa: E402
+
+SERIES = [
+    ("baseline", "POST /users"), ("gateway", "POST /users"), ("gateway", "PUT /users/{id}"),
+    ("peer", "POST /users"), ("peer", "PUT /users/{id}"),
+]  # fmt: skip
 
 
 def _label(target: str, op: str) -> str:
@@ -72,7 +77,7 @@ def throughput(results: dict[str, Any], path: Path) -> None:
 
 def cpu_per_request(results: dict[str, Any], path: Path, concurrency: int = 32) -> None:
     rows = [r for r in results["http"]["summary"] if r["concurrency"] == concurrency]
-    comps = ["gateway", "edge-v1", "users_v1", "orders", "rabbitmq (shared)", "mongo", "baseline"]
+    comps = COMPONENTS
     fig, ax = plt.subplots(figsize=(8, 4), constrained_layout=True)
     labels = [_label(r["target"], r["op"]) for r in rows]
     left = [0.0] * len(rows)

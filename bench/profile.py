@@ -2,20 +2,26 @@
 
 from __future__ import annotations
 
+import argparse
 import re
+import shutil
 import subprocess
 import sys
 import time
+import warnings
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 from bench.config import RESULTS_DIR, BenchConfig
 from bench.load import run_wrk
+from bench.profile_report import parse_perf_stat, per_request
 from bench.stack import BenchStack
 
 PY_SPY = Path(sys.executable).parent / "py-spy"
 SECONDS = 10
+# The hop is profiled where issue 17 asks: POST /users at c=8.
+C = 8
 
 
 def _record(pid: int, out: Path, seconds: int, subprocesses: bool = False) -> subprocess.Popen:
@@ -23,6 +29,19 @@ def _record(pid: int, out: Path, seconds: int, subprocesses: bool = False) -> su
             "--format", "raw", "--nonblocking", "-o", str(out)]  # fmt: skip
     if subprocesses:
         argv.append("--subprocesses")
+    return subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+PERF_EVENTS = "task-clock,context-switches,cpu-migrations"
+
+
+def _perf_stat(pids: list[int], seconds: int, out: Path) -> subprocess.Popen | None:
+    """`perf stat` on these processes for `seconds` (software events: no PMU needed)."""
+    perf = shutil.which("perf")
+    if perf is None or not pids:
+        return None
+    argv = [perf, "stat", "-x", ",", "-e", PERF_EVENTS, "-o", str(out),
+            "-p", ",".join(map(str, pids)), "--", "sleep", str(seconds)]  # fmt: skip
     return subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
@@ -51,7 +70,7 @@ def summarize(path: Path, top: int = 25) -> dict[str, Any]:
 
 
 def run(stack: BenchStack, config: BenchConfig, stamp: str) -> dict[str, Any]:
-    """Profile the gateway path and then the baseline, each under POST /users at c=32."""
+    """Profile the gateway path and then the baseline, each under POST /users at c=C."""
     out_dir = RESULTS_DIR / "profiles"
     out_dir.mkdir(parents=True, exist_ok=True)
     summaries: dict[str, Any] = {}
@@ -66,11 +85,30 @@ def run(stack: BenchStack, config: BenchConfig, stamp: str) -> dict[str, Any]:
             )
             for name, sub in components.items()
         }
+        trees = stack.process_trees()
+        # nginx is on the gateway path only.
+        on_path = (*components, "gateway") if target == "gateway" else tuple(components)
+        perf_names = [n for n in on_path if n in trees]
+        perfs = {
+            name: _perf_stat([p.pid for p in trees[name]], SECONDS,
+                             out_dir / f"{stamp}-{target}-{name}.perf")
+            for name in perf_names
+        }  # fmt: skip
         time.sleep(0.5)
-        run_wrk(url, "post_users.lua", 32, SECONDS, [f"prof{target[0]}{int(time.time())}"],
-                label=f"  profiling {target}")  # fmt: skip
-        for recorder in recorders.values():
-            recorder.wait(timeout=60)
+        result = run_wrk(url, "post_users.lua", C, SECONDS, [f"prof{target[0]}{int(time.time())}"],
+                         label=f"  profiling {target}")  # fmt: skip
+        for process in (*recorders.values(), *(p for p in perfs.values() if p is not None)):
+            process.wait(timeout=60)
+        counts = {
+            name: parse_perf_stat((out_dir / f"{stamp}-{target}-{name}.perf").read_text())
+            for name, process in perfs.items()
+            if process is not None and (out_dir / f"{stamp}-{target}-{name}.perf").exists()
+        }
+        # perf counts the whole window (~0.5 s longer than the load): an upper bound.
+        summaries[f"{target}/perf"] = {
+            "requests": result.requests,
+            "per_request": per_request(counts, result.requests),
+        }
         for name in components:
             path = out_dir / f"{stamp}-{target}-{name}.txt"
             summaries[f"{target}/{name}"] = {
@@ -78,3 +116,37 @@ def run(stack: BenchStack, config: BenchConfig, stamp: str) -> dict[str, Any]:
                 **summarize(path),
             }
     return summaries
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m bench.profile`: just this phase, on its own bench stack (~1 minute)."""
+    parser = argparse.ArgumentParser(prog="python -m bench.profile", description=__doc__)
+    parser.parse_args(argv)
+    warnings.filterwarnings("ignore")
+    config = BenchConfig()
+    stack = BenchStack(config)
+    stamp = time.strftime("%Y-%m-%d-%H%M", time.gmtime())
+    try:
+        stack.up(progress=lambda m: print(f"  {m}"))
+        for url in (config.baseline_url, config.gateway_url):
+            run_wrk(url, "post_users.lua", C, 3, [f"warm{int(time.time())}"], label="warm-up")
+        summaries = run(stack, config, stamp)
+    finally:
+        stack.down()
+    for name, data in summaries.items():
+        print(f"\n== {name}")
+        if "per_request" in data:
+            for component, figures in data["per_request"].items():
+                print(f"  {component:10} {figures}")
+            continue
+        print(f"  {data['samples']} samples; top self:")
+        for frame, share in data["self"][:15]:
+            print(f"    {share:5.1f}%  {frame}")
+        print("  top inclusive:")
+        for frame, share in data["inclusive"][:20]:
+            print(f"    {share:5.1f}%  {frame}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -98,7 +98,8 @@ def over_rpc(
 @contextlib.contextmanager
 def echo_worker() -> Iterator[tuple[NamekoRpcClient, psutil.Process]]:
     """`nameko run bench.relay_echo` in a vhost of its own, and a client that reaches it."""
-    stack = BenchStack(replace(BenchConfig(), vhost="bench_relay"))
+    config = BenchConfig()
+    stack = BenchStack(replace(config, vhost=f"{config.vhost}-relay"))
     stack.reset_vhost()
     # Logs in .run/bench/logs/relay_echo.log; stack.down() stops it and drops the vhost.
     stack._start("relay_echo", [str(BIN / "nameko"), "run", "--config",

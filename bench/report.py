@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from bench.budget_report import budget_markdown
+from bench.profile_report import profile_markdown
+
 
 def _row(
     summary: list[dict[str, Any]], target: str, op: str, concurrency: int
@@ -26,6 +29,16 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
     def add(name: str, measured: Any, goal: str, met: bool | None) -> None:
         out.append({"target": name, "measured": measured, "goal": goal, "met": met})
 
+    for c in (1, 8, 32):
+        for op in PEER_OPS:
+            row = _row(summary, "gateway", op, c)
+            if row and row.get("ratio_vs_peer") is not None:
+                add(
+                    f"gateway {op} vs Nameko-native peer, c={c}",
+                    _range(row, "ratio_vs_peer"),
+                    ">= 1.3x",
+                    row["ratio_vs_peer"] >= 1.3,
+                )
     for c in (8, 32):
         row = _row(summary, "gateway", "POST /users", c)
         if row:
@@ -33,8 +46,8 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
             add(
                 f"gateway POST /users throughput vs baseline, c={c}",
                 f"{r:.2f}x (rounds {row['ratio_min']:.2f}-{row['ratio_max']:.2f})",
-                ">= 1.0x (< 0.6x is a defect)",
-                r >= 1.0,
+                ">= 0.8x",
+                r >= 0.8,
             )
         row = _row(summary, "gateway", "PUT /users/{id}", c)
         if row:
@@ -42,8 +55,8 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
             add(
                 f"gateway PUT /users/{{id}} (+event) vs baseline POST, c={c}",
                 f"{r:.2f}x (rounds {row['ratio_min']:.2f}-{row['ratio_max']:.2f})",
-                ">= 1.0x",
-                r >= 1.0,
+                ">= 0.6x",
+                r >= 0.6,
             )
     for row in summary:
         if row["target"] == "gateway":
@@ -98,7 +111,43 @@ def _table(header: list[str], rows: list[list[Any]]) -> list[str]:
     return lines + ["| " + " | ".join(str(x) for x in row) + " |" for row in rows]
 
 
-COMPONENTS = ["gateway", "edge-v1", "users_v1", "orders", "rabbitmq (shared)", "mongo", "baseline"]
+COMPONENTS = [
+    "gateway", "edge-v1", "users_v1", "orders", "rabbitmq (shared)", "mongo", "baseline", "peer",
+]  # fmt: skip
+PEER_OPS = ("POST /users", "PUT /users/{id}")
+
+
+def _range(row: dict[str, Any], key: str) -> str:
+    """`key`'s median ratio with the min-max of the rounds (the lean ratio's are ratio_min/max)."""
+    if row.get(key) is None:
+        return "-"
+    low, high = ("ratio_min", "ratio_max") if key == "ratio_vs_baseline_post" else (
+        f"{key}_min", f"{key}_max")  # fmt: skip
+    return f"{row[key]:.2f}x ({row[low]:.2f}-{row[high]:.2f})"
+
+
+def peer_rows(summary: list[dict[str, Any]]) -> list[list[Any]]:
+    """Per operation and concurrency the peer was run at: req/s of our gateway, the
+    Nameko-native peer and the lean baseline's POST, and the gateway's ratio to each
+    (median of the rounds' ratios, min-max in brackets). The lean baseline has no PUT:
+    a gateway PUT is set against its POST, as the issue's targets do."""
+    rows = []
+    for op in PEER_OPS:
+        for peer in sorted(
+            (r for r in summary if r["target"] == "peer" and r["op"] == op),
+            key=lambda r: r["concurrency"],
+        ):
+            c = peer["concurrency"]
+            gateway = _row(summary, "gateway", op, c)
+            lean = _row(summary, "baseline", "POST /users", c)
+            if gateway is None or lean is None:
+                continue
+            rows.append([
+                op, c, f"{gateway['rps']:.0f}", f"{peer['rps']:.0f}", f"{lean['rps']:.0f}",
+                _range(gateway, "ratio_vs_peer"), _range(gateway, "ratio_vs_baseline_post"),
+                f"{gateway['p50_ms']:.1f} / {peer['p50_ms']:.1f} / {lean['p50_ms']:.1f}",
+            ])  # fmt: skip
+    return rows
 
 
 def total_cpu_ms(row: dict[str, Any]) -> float:
@@ -148,6 +197,23 @@ def markdown(results: dict[str, Any]) -> str:
         [[t["target"], t["measured"], t["goal"], _met(t["met"])] for t in results["targets"]],
     )
     summary = results.get("http", {}).get("summary", [])
+    lines += [
+        "",
+        "## Peers: our gateway vs the Nameko-native gateway and the lean baseline",
+        "",
+        "Same run, interleaved rounds; a ratio is taken within a round, the median over",
+        "rounds shown with its min-max. The lean baseline has no PUT: PUT is set against its",
+        "POST. Peer = `nameko run bench.nameko_peer` (`@http` + `RpcProxy('users_v1')`).",
+        "",
+    ]
+    lines += _table(
+        ["op", "c", "gateway req/s", "peer req/s", "lean POST req/s", "gateway / peer",
+         "gateway / lean", "p50 ms gateway / peer / lean"],
+        peer_rows(summary),
+    )  # fmt: skip
+    if "budget" in results:
+        lines += ["", "## Latency budget, one request at c=1", ""]
+        lines += budget_markdown(results["budget"])
     lines += [
         "",
         "## 1. POST / PUT /users: gateway vs direct Flask+pymongo baseline",
@@ -259,5 +325,8 @@ def markdown(results: dict[str, Any]) -> str:
             ["component", "idle", "under load (peak during the c=64 runs)"],
             [[name, mb, m.get("under_load", {}).get(name, "-")] for name, mb in m["idle"].items()],
         )
+    if results.get("profiles"):
+        lines += ["", "## 7. Profiles of POST /users (py-spy, perf stat)", ""]
+        lines += profile_markdown(results["profiles"])
     lines.append("")
     return "\n".join(lines)

@@ -5,9 +5,13 @@ ports, data dir (.run/bench) and vhost, so it never collides with a developer's 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import Any
 
 import psutil
 import requests
@@ -17,8 +21,10 @@ from launch import runner as launch_runner
 from launch.runner import Runner
 from launch.spec import (
     BIN,
+    NAMEKO_CONFIG,
     SERVICES,
     Component,
+    HttpOk,
     PortOpen,
     RpcPing,
     build_stack,
@@ -30,6 +36,10 @@ from launch.spec import (
 __all__ = ["BIN", "ROOT", "BenchStack", "http_ok", "rabbitmq_process", "wait_until"]
 LOG_DIR = RUN_DIR / "logs"
 BASELINE_APP = "bench.baseline_app:create_app()"
+PEER = "bench.nameko_peer:NamekoGatewayPeer"
+# Budget mode (bench.budget): the same edge app and users_v1 service, wrapped by the probes.
+PROBED = {"edge-v1": "bench.probes.edge:app", "users_v1": "bench.probes.worker:ProbedUsersV1"}
+PROBE_DIR = RUN_DIR / "probes"
 STAGE_MESSAGES = {
     "database": "starting nx-27017 and the RabbitMQ vhost",
     "workers": "starting workers users_v1, users_v2, orders",
@@ -48,9 +58,48 @@ def http_ok(url: str) -> bool:
         return False
 
 
+def write_peer_config(path: Path, port: int) -> None:
+    """The peer's nameko config: the workers' broker settings, its web port, quiet logs
+    (nameko-examples' gateway logs nothing per request)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(
+        "AMQP_URI: ${AMQP_URI}\n"
+        f"WEB_SERVER_ADDRESS: 127.0.0.1:{port}\n"
+        "serializer: json\n"
+        "max_workers: ${MAX_WORKERS:10}\n"
+        "LOGGING:\n  version: 1\n  disable_existing_loggers: false\n"
+        "  root: {level: WARNING}\n"
+    )
+
+
+def nameko_peer(config: BenchConfig, env: dict[str, str] | Any) -> Component:
+    """`nameko run` of the Nameko-native gateway peer on its own port."""
+    conf = RUN_DIR / "nameko_peer.yaml"
+    argv = (str(BIN / "nameko"), "run", "--config", str(conf), PEER)
+    return Component(
+        "peer", argv, env, LOG_DIR / "peer.log", HttpOk(f"{config.peer_url}/health"),
+        (config.peer_port,), "edges", prepare=partial(write_peer_config, conf, config.peer_port),
+    )  # fmt: skip
+
+
+def with_probes(component: Component) -> Component:
+    """edge-v1 / users_v1 started through bench.probes (budget mode); others unchanged."""
+    target = PROBED.get(component.name)
+    if target is None:
+        return component
+    env = {**component.env, "BENCH_PROBE_DIR": str(PROBE_DIR)}
+    if component.name == "users_v1":
+        argv = (str(BIN / "nameko"), "run", "--config", str(NAMEKO_CONFIG), target)
+    else:
+        argv = (*component.argv[:-1], target)
+    return dataclasses.replace(component, argv=argv, env=env)
+
+
 @dataclass
 class BenchStack:
     config: BenchConfig
+    # Budget mode: timestamps from edge-v1 and users_v1 (bench.probes), no peer.
+    probes: bool = False
     # Stopping a process group takes gunicorn's and nginx's workers along.
     runner: Runner = field(default_factory=lambda: Runner(ready_timeout=90, stop_timeout=15))
     extra_orders: Runner = field(default_factory=lambda: Runner(stop_timeout=15))
@@ -66,7 +115,11 @@ class BenchStack:
             "baseline", ports["baseline"], BASELINE_APP, child_env(settings.env),
             LOG_DIR / "baseline.log",
         )  # fmt: skip
-        return build_stack(settings, RUN_DIR, ports, extra=[baseline])
+        if self.probes:
+            stack = build_stack(settings, RUN_DIR, ports, extra=[baseline])
+            return tuple(with_probes(component) for component in stack)
+        peer = nameko_peer(self.config, child_env(settings.env))
+        return build_stack(settings, RUN_DIR, ports, extra=[baseline, peer])
 
     # -- RabbitMQ vhost ------------------------------------------------------------------
     def reset_vhost(self) -> None:
@@ -156,8 +209,16 @@ class BenchStack:
         return [p.pid for p in psutil.Process(self.processes[name].pid).children()]
 
 
-def rabbitmq_process() -> psutil.Process | None:
+def rabbitmq_process(port: int = 5672) -> psutil.Process | None:
+    """The broker the bench uses: the beam.smp listening on `port`, not just any Erlang VM
+    (others' private test nodes come and go; one that exits mid-run made CPU negative)."""
     for process in psutil.process_iter(["name"]):
-        if process.info["name"] == "beam.smp":
+        if process.info["name"] != "beam.smp":
+            continue
+        try:
+            listening = process.net_connections(kind="tcp")
+        except (psutil.AccessDenied, psutil.NoSuchProcess):
+            continue
+        if any(c.status == psutil.CONN_LISTEN and c.laddr.port == port for c in listening):
             return process
     return None

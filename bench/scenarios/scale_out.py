@@ -99,9 +99,9 @@ def run(stack: BenchStack, config: BenchConfig) -> dict[str, Any]:
     rounds = []
     with Connection(config.amqp_uri) as connection:
         for version, workers in enumerate(plan, start=1):
-            if workers == 2 and not stack.extra_orders:
+            if workers == 2 and not stack.extra_orders.processes:
                 stack.add_orders_worker()
-            elif workers == 1 and stack.extra_orders:
+            elif workers == 1 and stack.extra_orders.processes:
                 stack.remove_orders_workers()
             _wait_consumers(connection, workers)
             time.sleep(1.0)  # a freshly started worker finishes its start-up work first
