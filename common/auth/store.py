@@ -118,7 +118,7 @@ class CredentialStore:
 
 def store_path(run_dir: Path | str | None = None) -> Path:
     """$AUTH_CREDENTIALS_FILE, else `<run dir>/auth/credentials.json` (run dir: repo .run)."""
-    explicit = os.environ.get(ENV_VAR, "").strip()
+    explicit = os.environ.get("AUTH_CREDENTIALS_FILE", "").strip()
     if explicit:
         return Path(explicit)
     return Path(run_dir or _REPO_ROOT / ".run") / "auth" / FILE_NAME
