@@ -137,7 +137,7 @@ def load_store(path: Path | str) -> CredentialStore:
     return CredentialStore.from_json(data)
 
 
-def _write_private(path: Path, content: bytes) -> None:
+def write_private(path: Path, content: bytes) -> None:
     """Atomic 0600 write: readers see the old file or the new one, never half of one."""
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
@@ -154,7 +154,7 @@ def _write_private(path: Path, content: bytes) -> None:
 
 
 def save_store(store: CredentialStore, path: Path | str) -> None:
-    _write_private(Path(path), (json.dumps(store.to_json(), indent=2) + "\n").encode())
+    write_private(Path(path), (json.dumps(store.to_json(), indent=2) + "\n").encode())
 
 
 def _load_or_empty(path: Path) -> CredentialStore:
@@ -227,7 +227,7 @@ def create_issuer(path: Path | str, name: str = LOCAL_ISSUER) -> Issuer:
     public = private.public_key().public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
     )
-    _write_private(private_key_path(path), pem)
+    write_private(private_key_path(path), pem)
     issuer = Issuer("RS256", public.decode(), END_USERS)
     store = _load_or_empty(path)
     save_store(CredentialStore(store.consumers, {**store.issuers, name: issuer}), path)
