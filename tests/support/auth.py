@@ -10,6 +10,9 @@ from __future__ import annotations
 import functools
 import os
 from pathlib import Path
+from typing import Any
+
+import requests
 
 from common.auth import store
 from common.auth.acl import GROUPS
@@ -47,3 +50,47 @@ def user_token(user_id: str, ttl: int = 300) -> str:
 
 def bearer(user_id: str, ttl: int = 300) -> dict[str, str]:
     return {"Authorization": f"Bearer {user_token(user_id, ttl)}"}
+
+
+class _AuthenticatedHttp:
+    """`requests`' verbs with the session's API key added (a request's own headers win).
+
+    No shared Session: tests call it from many threads at once.
+    """
+
+    def request(self, method: str, url: str, **kwargs: Any) -> requests.Response:
+        kwargs["headers"] = {**auth_headers(), **(kwargs.get("headers") or {})}
+        return requests.request(method, url, **kwargs)
+
+    def get(self, url: str, **kwargs: Any) -> requests.Response:
+        return self.request("GET", url, **kwargs)
+
+    def post(self, url: str, **kwargs: Any) -> requests.Response:
+        return self.request("POST", url, **kwargs)
+
+    def put(self, url: str, **kwargs: Any) -> requests.Response:
+        return self.request("PUT", url, **kwargs)
+
+    def delete(self, url: str, **kwargs: Any) -> requests.Response:
+        return self.request("DELETE", url, **kwargs)
+
+    def head(self, url: str, **kwargs: Any) -> requests.Response:
+        return self.request("HEAD", url, **kwargs)
+
+    def options(self, url: str, **kwargs: Any) -> requests.Response:
+        return self.request("OPTIONS", url, **kwargs)
+
+
+api = _AuthenticatedHttp()
+
+
+def raw_auth_header() -> bytes:
+    """The credential as a raw HTTP/1.1 header line, for tests speaking over sockets."""
+    return b"".join(f"{k}: {v}\r\n".encode() for k, v in auth_headers().items())
+
+
+def authenticated_session() -> requests.Session:
+    """A requests Session sending the session's API key (one per thread, as any Session)."""
+    session = requests.Session()
+    session.headers.update(auth_headers())
+    return session
