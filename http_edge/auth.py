@@ -33,6 +33,7 @@ NO_GROUP = "You cannot consume this service"  # Kong acl's
 _BEARER = re.compile(r"\s*[Bb]earer\s+(.+)")  # Kong jwt's retrieve_token pattern
 END_USER_PREFIX = "user:"
 UNREADABLE = (0, 0, 0)
+VERIFIED_TOKENS_KEPT = 10_000
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,9 @@ class CredentialsCache:
         self._store = CredentialStore()
         self._by_key: dict[str, tuple[str, Consumer]] = {}
         self._public_keys: dict[str, Any] = {}
+        # token -> (caller, exp): an RS256 check costs ~0.2 ms, and an end user resends one
+        # token many times. Emptied whenever the store changes (a removed issuer).
+        self._verified: dict[str, tuple[Caller, int]] = {}
 
     def _refresh(self) -> None:
         now = time.monotonic()
@@ -72,7 +76,7 @@ class CredentialsCache:
                 if self._stamp != UNREADABLE:
                     log.error("credentials store %s unreadable: %s", self.path, exc)
                 self._stamp, self._store = UNREADABLE, CredentialStore()
-                self._by_key, self._public_keys = {}, {}
+                self._by_key, self._public_keys, self._verified = {}, {}, {}
 
     def _load(self, stamp: tuple[int, int, int]) -> None:
         store = load_store(self.path)
@@ -82,10 +86,24 @@ class CredentialsCache:
         }
         self._by_key = {k.key: (n, c) for n, c in store.consumers.items() for k in c.keys}
         self._stamp, self._store, self._public_keys = stamp, store, public_keys
+        self._verified = {}
 
     def consumer(self, key: str) -> tuple[str, Consumer] | None:
         self._refresh()
         return self._by_key.get(key)
+
+    def verified(self, token: str) -> Caller | None:
+        """The caller of a token this store already verified, while it has not expired."""
+        self._refresh()
+        hit = self._verified.get(token)
+        if hit is None or hit[1] <= time.time():
+            return None
+        return hit[0]
+
+    def remember(self, token: str, caller: Caller, exp: int) -> None:
+        if len(self._verified) >= VERIFIED_TOKENS_KEPT:
+            self._verified = {}  # crude but bounded; a miss only costs one verification
+        self._verified[token] = (caller, exp)
 
     def issuer(self, iss: str) -> tuple[str, Any] | None:
         """(algorithm, public key object) of a known issuer."""
@@ -100,6 +118,9 @@ def credentials() -> CredentialsCache:
 
 def _verify_token(token: str) -> Caller:
     """A valid end-user JWT's caller, or Unauthenticated with Kong jwt's message."""
+    known = credentials().verified(token)
+    if known is not None:
+        return known
     try:
         header = jwt.get_unverified_header(token)
         claims = jwt.decode(token, options={"verify_signature": False})
@@ -129,7 +150,9 @@ def _verify_token(token: str) -> Caller:
     sub = claims["sub"]
     if not isinstance(sub, str) or not sub:
         raise Unauthenticated("Bad token; 'sub' must be a userId")
-    return Caller(END_USER_PREFIX + sub, sub)
+    caller = Caller(END_USER_PREFIX + sub, sub)
+    credentials().remember(token, caller, int(claims["exp"]))
+    return caller
 
 
 def _authenticate() -> Caller:

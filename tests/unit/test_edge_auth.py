@@ -309,3 +309,35 @@ def test_a_bad_token_with_a_valid_key_still_authenticates_by_the_key(fake):
     headers = {"Authorization": "Bearer junk", **auth_headers()}
     assert client.get("/users/u1", headers=headers).status_code == 200
     assert fake.last.context["caller"] == "tests"
+
+
+def test_a_remembered_token_still_expires(private_store):
+    client = anonymous_client(private_app(private_store))
+    headers = {"Authorization": f"Bearer {token(private_store, claims(exp=int(time.time()) + 2))}"}
+    assert client.get("/users/u1", headers=headers).status_code == 200
+    assert client.get("/users/u1", headers=headers).status_code == 200  # from the cache
+    time.sleep(2.1)
+    assert_problem(client.get("/users/u1", headers=headers), 401, "token expired")
+
+
+def test_a_remembered_token_dies_with_its_issuer(private_store):
+    client = anonymous_client(private_app(private_store, check_every=0))
+    headers = {"Authorization": f"Bearer {token(private_store, claims())}"}
+    assert client.get("/users/u1", headers=headers).status_code == 200
+    current = store.load_store(private_store)
+    store.save_store(store.CredentialStore(current.consumers, {}), private_store)
+    detail = "No credentials found for given 'iss'"
+    assert_problem(client.get("/users/u1", headers=headers), 401, detail)
+
+
+def test_verifying_a_token_once_is_enough(private_store, monkeypatch):
+    client = anonymous_client(private_app(private_store))
+    headers = {"Authorization": f"Bearer {token(private_store, claims())}"}
+    decoded = []
+    real = jwt.decode
+    monkeypatch.setattr(
+        "http_edge.auth.jwt.decode", lambda *a, **k: decoded.append(1) or real(*a, **k)
+    )
+    for _ in range(5):
+        assert client.get("/users/u1", headers=headers).status_code == 200
+    assert len(decoded) == 2  # the first request's two decodes, then the cache
