@@ -26,7 +26,7 @@ from common.auth.acl import GROUPS
 VERSION = 1
 ENV_VAR = "AUTH_CREDENTIALS_FILE"
 FILE_NAME = "credentials.json"
-PRIVATE_KEY_NAME = "issuer-private.pem"
+ISSUER_PEM = "issuer-private.pem"
 LOCAL_ISSUER = "micro-local"
 END_USERS = "end-users"  # the issuer's consumer: implied by the issuer, never listed
 ANONYMOUS = "anonymous"  # Kong's placeholder consumer for "no credential"
@@ -125,7 +125,7 @@ def store_path(run_dir: Path | str | None = None) -> Path:
 
 
 def private_key_path(path: Path) -> Path:
-    return Path(path).parent / PRIVATE_KEY_NAME
+    return Path(path).parent / ISSUER_PEM
 
 
 def load_store(path: Path | str) -> CredentialStore:

@@ -8,6 +8,8 @@ import time
 
 import jwt
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from common.auth import store
 from common.auth.acl import GROUPS
@@ -103,7 +105,8 @@ def test_issuer_keeps_its_private_key_beside_the_store_and_only_the_public_key_i
     }
     assert "PRIVATE" not in path.read_text()
     private = store.private_key_path(path)
-    assert private.read_text().startswith("-----BEGIN PRIVATE KEY-----")
+    loaded = serialization.load_pem_private_key(private.read_bytes(), password=None)
+    assert isinstance(loaded, rsa.RSAPrivateKey) and loaded.key_size == 2048
     assert mode(private) == 0o600
 
 
