@@ -64,8 +64,7 @@ class CredentialsCache:
             return
         with self._lock:
             if now - self._checked < self.check_every:
-                return
-            self._checked = now
+                return  # another thread re-read it while this one waited
             try:
                 st = self.path.stat()
                 stamp = (st.st_mtime_ns, st.st_ino, st.st_size)
@@ -77,6 +76,9 @@ class CredentialsCache:
                     log.error("credentials store %s unreadable: %s", self.path, exc)
                 self._stamp, self._store = UNREADABLE, CredentialStore()
                 self._by_key, self._public_keys, self._verified = {}, {}, {}
+            # Only now: threads arriving meanwhile wait for the lock instead of reading a
+            # store not loaded yet (a fresh worker's first requests were refused).
+            self._checked = time.monotonic()
 
     def _load(self, stamp: tuple[int, int, int]) -> None:
         store = load_store(self.path)

@@ -341,3 +341,25 @@ def test_verifying_a_token_once_is_enough(private_store, monkeypatch):
     for _ in range(5):
         assert client.get("/users/u1", headers=headers).status_code == 200
     assert len(decoded) == 2  # the first request's two decodes, then the cache
+
+
+def test_concurrent_first_requests_all_wait_for_the_store(private_store, monkeypatch):
+    # A fresh gunicorn worker's threads all ask at once while the first read is slow: none
+    # may be answered from the store not loaded yet (it refused them, found by e2e).
+    from concurrent.futures import ThreadPoolExecutor
+
+    key = store.create_consumer(private_store, "busy", ["users:read"])
+    app = private_app(private_store)
+    real = store.load_store
+
+    def slow_load(path):
+        time.sleep(0.3)
+        return real(path)
+
+    monkeypatch.setattr("http_edge.auth.load_store", slow_load)
+
+    def ask(_: int) -> int:
+        return anonymous_client(app).get("/users/u1", headers={"apikey": key}).status_code
+
+    with ThreadPoolExecutor(8) as pool:
+        assert list(pool.map(ask, range(8))) == [200] * 8
