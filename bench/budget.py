@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
+import os
 import shutil
 import time
 import warnings
@@ -45,6 +46,8 @@ class Client:
     def send(self, method: str, path: str, body: Any, rid: str) -> dict[str, Any]:
         payload = json.dumps(body)
         headers = {"Content-Type": "application/json", "X-Request-ID": rid}
+        # The bench consumer's key (BenchStack.up exports it); the baseline ignores it.
+        headers["apikey"] = os.environ.get("BENCH_API_KEY", "")
         sent = now_us()
         self.connection.request(method, path, payload, headers)
         response = self.connection.getresponse()

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from common import defaults
+from common.auth.store import ensure_local_credentials
 from http_edge.config import DEFAULTS as EDGE_DEFAULTS
 from launch.settings import StackSettings
 
@@ -40,6 +41,17 @@ class BenchConfig:
     rabbit_host: str = os.environ.get("BENCH_RABBIT_HOST", "127.0.0.1")
     management_url: str = os.environ.get("BENCH_RABBIT_API", "http://127.0.0.1:15672/api")
     mongo_db: str = "bench"
+
+    @property
+    def credentials_file(self) -> Path:
+        return RUN_DIR / "auth" / "credentials.json"
+
+    def api_key(self) -> str:
+        """The bench consumer's key (created on first use): the bench pays for auth too."""
+        return ensure_local_credentials(self.credentials_file, "bench").api_key
+
+    def auth_headers(self) -> dict[str, str]:
+        return {"apikey": self.api_key()}
 
     @property
     def amqp_uri(self) -> str:
@@ -80,6 +92,7 @@ class BenchConfig:
                 "EDGE_V1_PORT": str(self.edge_v1_port),
                 "EDGE_V2_PORT": str(self.edge_v2_port),
                 "PYTHONWARNINGS": "ignore::DeprecationWarning",
+                "AUTH_CREDENTIALS_FILE": str(self.credentials_file),
             }
         )
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import os
 import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -158,6 +159,8 @@ class BenchStack:
         # Every run starts from an empty database.
         shutil.rmtree(RUN_DIR / "mongo", ignore_errors=True)
         self.reset_vhost()
+        # wrk's Lua scripts send it (bench/lua); the baseline ignores it.
+        os.environ["BENCH_API_KEY"] = self.config.api_key()
 
         def stage(name: str) -> None:
             if name in STAGE_MESSAGES:

@@ -4,4 +4,5 @@
 `logs.py`: the one JSON log format; `request_id.py`: the X-Request-ID rule (also rendered
 into the gateway's nginx map). Neither imports a tier.
 `defaults.py`: the defaults every tier shares (broker, database, ports, P_VALUE, body limit).
+`auth/`: the credentials store and the route -> ACL group table (SPEC §7).
 """

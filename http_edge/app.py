@@ -9,6 +9,7 @@ from flask.json.provider import DefaultJSONProvider
 from prometheus_client import CollectorRegistry
 
 from http_edge import docs, ops, orders, users
+from http_edge.auth import register_auth
 from http_edge.config import MAX_BODY_BYTES, EdgeSettings
 from http_edge.context import register_request_hooks
 from http_edge.log import configure_logging
@@ -53,6 +54,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.extensions["metrics"] = metrics
     register_request_hooks(app)
     register_tracing(app, f"edge-{settings.users_version}")
+    register_auth(app, settings.credentials_file)  # after the request id is set
     register_metrics(app, metrics, settings.users_version)
     register_error_handlers(app)
     for blueprint in (users.bp, orders.bp, ops.bp, docs.bp):

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from common import defaults
+from common.auth.store import store_path
 
 USERS_GENERATIONS = {"users_v1": "v1", "users_v2": "v2"}
 MAX_BODY_BYTES = defaults.MAX_BODY_BYTES
@@ -45,6 +47,7 @@ class EdgeSettings:
     rpc_timeout: float
     ready_timeout: float
     retry_after: int
+    credentials_file: Path  # AUTH_CREDENTIALS_FILE, else .run/auth/credentials.json
 
     @property
     def users_version(self) -> str:
@@ -66,4 +69,5 @@ class EdgeSettings:
             rpc_timeout=float(overrides.get("RPC_TIMEOUT", _positive_float("RPC_TIMEOUT"))),
             ready_timeout=float(overrides.get("READY_TIMEOUT", _positive_float("READY_TIMEOUT"))),
             retry_after=int(overrides.get("RETRY_AFTER", _positive_float("RETRY_AFTER"))),
+            credentials_file=Path(overrides.get("AUTH_CREDENTIALS_FILE") or store_path()),
         )

@@ -27,8 +27,8 @@ def rpc_client() -> RpcClient:
 
 
 def call(service: str, method: str, *args: Any, **kwargs: Any) -> Any:
-    """RPC to `service.method` carrying this request's id and trace (nameko headers)."""
-    context = {"request_id": g.request_id}
+    """RPC to `service.method` carrying this request's id, caller and trace (nameko headers)."""
+    context = {"request_id": g.request_id, "caller": g.get("caller")}
     with rpc_span(service, method, context):  # adds traceparent to the context
         return rpc_client().call(service, method, *args, context=context, **kwargs)
 

@@ -81,7 +81,27 @@ HTTP_STATUS_TEXT = {
     413: f"Body over {MAX_BODY_BYTES // 1024} KiB.",
     414: "URL longer than the server accepts (8 KiB request line).",
     415: "Body is not application/json (UTF-8).",
+    429: "Over the consumer's rate limit, at the gateway (see Retry-After).",
 }
+# Every /users and /orders operation needs one of these (SPEC §7); the open paths none.
+SECURITY_SCHEMES = {
+    "apiKey": {
+        "type": "apiKey",
+        "in": "header",
+        "name": "apikey",
+        "description": "An application's API key (`micro-auth keys create`).",
+    },
+    "bearerAuth": {
+        "type": "http",
+        "scheme": "bearer",
+        "bearerFormat": "JWT",
+        "description": "An end user's RS256 token (`sub` = their userId, `exp` required), "
+        "signed by a trusted issuer (`micro-auth token`). An end user reaches only their "
+        "own user and orders and never changes an order's status.",
+    },
+}
+SECURITY = [{"apiKey": []}, {"bearerAuth": []}]  # either one
+AUTH_STATUSES = (401, 403, 429)
 # Errors every RPC can end in, whatever the operation.
 RPC_ERRORS = (StorageUnavailable, BrokerUnavailable, UnknownService, RpcTimeout, RemoteError)
 BODY_STATUSES = (408, 413, 415)
@@ -116,6 +136,22 @@ RETRY_AFTER_HEADER = {
 }
 
 
+WWW_AUTHENTICATE_HEADER = {
+    "description": 'The challenge: `Key realm="kong"`.',
+    "required": True,
+    "schema": {"type": "string"},
+}
+# Kong rate-limiting's headers on a 429 (the gateway's; an edge never limits by itself).
+RATE_LIMIT_HEADERS = {
+    name: {"description": text, "required": True, "schema": {"type": "string"}}
+    for name, text in (
+        ("RateLimit-Limit", "Requests allowed in the window."),
+        ("RateLimit-Remaining", "Requests left in the window."),
+        ("RateLimit-Reset", "Seconds until the window resets."),
+    )
+}
+
+
 def _headers(users: bool) -> dict[str, Any]:
     headers: dict[str, Any] = {"X-Request-ID": REQUEST_ID_HEADER}
     if users:
@@ -126,8 +162,13 @@ def _headers(users: bool) -> dict[str, Any]:
 def _problem(status: int, users: bool) -> dict[str, Any]:
     # gunicorn answers 414 itself, before the app can add its headers.
     headers = _headers(users) if status != 414 else {}
-    if status == 503:
+    if status in (429, 503):
         headers = {**headers, "Retry-After": RETRY_AFTER_HEADER}
+    if status == 429:  # the gateway's answer: no X-Users-Version, no edge served it
+        headers = {"X-Request-ID": REQUEST_ID_HEADER, "Retry-After": RETRY_AFTER_HEADER}
+        headers.update(RATE_LIMIT_HEADERS)
+    if status == 401:
+        headers = {**headers, "WWW-Authenticate": WWW_AUTHENTICATE_HEADER}
     return {
         "description": STATUS_TEXT[status],
         "headers": headers,
@@ -211,6 +252,7 @@ OPERATIONS = (
 def _operation(op: Operation) -> dict[str, Any]:
     users = op.tag == "users"
     codes = statuses(op.errors + RPC_ERRORS) | (set(BODY_STATUSES) if op.body else set())
+    codes |= set(AUTH_STATUSES)
     responses: dict[str, Any] = {str(op.success): _ok(op.description, op.response, users)}
     for code in sorted(codes):
         responses[str(code)] = _problem(code, users)
@@ -220,6 +262,7 @@ def _operation(op: Operation) -> dict[str, Any]:
         "operationId": op.operation_id,
         "summary": op.summary,
         "tags": [op.tag],
+        "security": SECURITY,
         "responses": responses,
     }
     if op.body:
@@ -248,6 +291,7 @@ OPS_PATHS = {
             "operationId": "health",
             "summary": "The edge process is alive",
             "tags": ["ops"],
+            "security": [],
             "responses": {"200": _ok("Alive.", {"type": "object"}, False)},
         }
     },
@@ -256,6 +300,7 @@ OPS_PATHS = {
             "operationId": "ready",
             "summary": "Broker, workers and database answer",
             "tags": ["ops"],
+            "security": [],
             "responses": {
                 "200": _ok("Ready.", {"type": "object"}, False),
                 "503": {**_problem(503, False), "description": "Not ready; see `checks`."},
@@ -277,7 +322,9 @@ def build_openapi(settings: EdgeSettings) -> dict[str, Any]:
                 "(the gateway routes `/users` between v1 and v2; `X-Users-Version` on a "
                 "request is for the gateway, this edge always serves its own generation). "
                 "Send `X-Request-ID` to trace a request through the services; every "
-                "response echoes it. Errors are `application/problem+json`."
+                "response echoes it. Errors are `application/problem+json`. Every /users "
+                "and /orders operation needs an `apikey` header or an `Authorization: "
+                "Bearer` end-user token (**Authorize** above); the edge checks them itself."
             )
         },
     )
@@ -295,6 +342,8 @@ def build_openapi(settings: EdgeSettings) -> dict[str, Any]:
     ):
         spec.components.schema(name, schema=schema)
     spec.components.schema("Problem", PROBLEM_SCHEMA)
+    for name, scheme in SECURITY_SCHEMES.items():
+        spec.components.security_scheme(name, scheme)
     paths: dict[str, dict[str, Any]] = {}
     for op in OPERATIONS:
         paths.setdefault(op.path, {})[op.method] = _operation(op)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, Response, jsonify, request
 from marshmallow import ValidationError
 
+from http_edge.auth import check_order_owner, claim_new_order, end_user, restrict_listing
 from http_edge.body import json_object
 from http_edge.context import call
 from schemas.orders import OrderListQuerySchema, OrderStatusUpdateSchema
@@ -19,7 +20,7 @@ _status_body = OrderStatusUpdateSchema()
 @bp.post("")
 @bp.post("/")
 def create_order() -> tuple[Response, int]:
-    return jsonify(call(ORDERS, "create", json_object())), 201
+    return jsonify(call(ORDERS, "create", claim_new_order(json_object()))), 201
 
 
 @bp.get("")
@@ -41,14 +42,16 @@ def list_orders() -> Response:
         query["status"],
         limit=query["limit"],
         offset=query["offset"],
-        user_id=query.get("userId"),
+        user_id=restrict_listing(query.get("userId")),
     )
     return jsonify(orders)
 
 
 @bp.get("/<order_id>")
 def get_order(order_id: str) -> Response:
-    return jsonify(call(ORDERS, "get", order_id))
+    order = call(ORDERS, "get", order_id)
+    check_order_owner(order, order_id)
+    return jsonify(order)
 
 
 @bp.put("/<order_id>/status")
@@ -65,5 +68,9 @@ def update_order_status(order_id: str) -> Response:
 
 @bp.put("/<order_id>/details")
 def update_order_details(order_id: str) -> Response:
-    before, after = call(ORDERS, "update_details", order_id, json_object())
+    changes = json_object()
+    if end_user() is not None:
+        # Details never change an order's owner, so checking first cannot race the update.
+        check_order_owner(call(ORDERS, "get", order_id), order_id)
+    before, after = call(ORDERS, "update_details", order_id, changes)
     return jsonify([before, after])

@@ -37,6 +37,7 @@ class Problem:
     retry: bool = False  # send Retry-After: the failure is expected to pass
     detail: str | None = None  # fixed text for the client; else the error's own message
     check: str | None = None  # what /ready says of a dependency failing so ({timeout}: s)
+    headers: tuple[tuple[str, str], ...] = ()  # sent with every answer of this row
 
 
 class EdgeError(Exception):
@@ -48,10 +49,24 @@ class EdgeError(Exception):
         self.errors = errors
 
 
+class Unauthenticated(Exception):
+    """No, unknown, revoked or expired credentials (SPEC §7); the detail is Kong's message."""
+
+
+class Forbidden(Exception):
+    """Valid credentials without the route's group or the data's ownership (SPEC §7)."""
+
+
+# Kong key-auth's challenge; the gateways send the same on every 401.
+WWW_AUTHENTICATE = (("WWW-Authenticate", 'Key realm="kong"'),)
+
 # First matching row wins, so subclasses come before their bases. The details of 502 and
 # 500 are about our internals, not the client's request: logged, never echoed.
 ERROR_TABLE: tuple[tuple[type[BaseException], Problem], ...] = (
     (EdgeError, Problem(400, "malformed-request", "Malformed request")),
+    (Unauthenticated,
+     Problem(401, "unauthenticated", "Unauthorized", headers=WWW_AUTHENTICATE)),
+    (Forbidden, Problem(403, "forbidden", "Forbidden")),
     (ValidationFailed, Problem(400, "validation-failed", "Request validation failed")),
     (UserNotFound, Problem(404, "user-not-found", "User not found")),
     (OrderNotFound, Problem(404, "order-not-found", "Order not found")),
@@ -180,7 +195,7 @@ def error_response(exc: BaseException) -> Response:
         errors = flatten_errors(exc.errors)
     elif isinstance(exc, EdgeError) and exc.errors is not None:
         errors = exc.errors
-    headers = {}
+    headers = dict(problem.headers)
     if problem.retry:
         headers["Retry-After"] = str(current_app.config["EDGE_SETTINGS"].retry_after)
     return problem_response(

@@ -14,13 +14,17 @@ INTEGER_TYPES = ["int", "long"]
 
 # Bookkeeping fields the services keep next to the contract fields (never sent to clients).
 # eventTraceparent: the W3C trace context of the update whose event is pending (tracing).
+# createdBy / updatedBy: the caller (SPEC §7) that created and last changed the document.
+AUDIT = {"createdBy": {"bsonType": "string"}, "updatedBy": {"bsonType": "string"}}
 USER_INTERNAL = {
     "_id": {},
     "eventPendingSince": {"bsonType": "date"},
     "eventTraceparent": {"bsonType": "string", "maxLength": 55},
+    **AUDIT,
 }
 ORDER_INTERNAL = {
     "_id": {},
+    **AUDIT,
     "userVersion": {"bsonType": INTEGER_TYPES},
     "detailsVersion": {"bsonType": INTEGER_TYPES},
 }

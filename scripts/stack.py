@@ -19,7 +19,7 @@ from urllib.parse import unquote, urlparse
 
 import requests
 
-from launch import broker_accounts, prometheus
+from launch import broker_accounts, credentials, prometheus
 from launch.runner import NotReady, Runner, pid_alive, stop_process_groups
 from launch.settings import DEFAULTS, SettingsError, StackSettings
 from launch.spec import ROOT, Component, PortOpen, build_stack
@@ -43,6 +43,13 @@ def check_settings(env: Mapping[str, str]) -> StackSettings:
         return StackSettings.from_env(env)
     except SettingsError as error:
         raise SystemExit(f"stack: {error}") from None
+
+
+def with_credentials(settings: StackSettings) -> tuple[StackSettings, str]:
+    """The first run creates the credentials store and the dev key (launch/credentials.py);
+    every process gets AUTH_CREDENTIALS_FILE. Returns the settings and what to tell the user."""
+    env, note = credentials.prepare(settings.env, RUN_DIR, settings.ports["gateway"])
+    return StackSettings.from_env(env), note
 
 
 def load_settings() -> StackSettings:
@@ -164,9 +171,10 @@ def banner(settings: StackSettings) -> None:
 
 
 def cmd_run() -> int:
-    settings = load_settings()
+    settings, note = with_credentials(load_settings())
     runner = bring_up(settings, detached=False)
     banner(settings)
+    print(note)
     print("Ctrl-C stops everything started here.")
     stopping = False
 
@@ -196,9 +204,10 @@ def cmd_up() -> int:
     if _pid_files():
         print("stack: already up (make down first)")
         return 1
-    settings = load_settings()
+    settings, note = with_credentials(load_settings())
     bring_up(settings, detached=True)
     banner(settings)
+    print(note)
     return 0
 
 

@@ -6,11 +6,15 @@ import eventlet
 eventlet.monkey_patch()
 
 import os  # noqa: E402
+import shutil  # noqa: E402
+import tempfile  # noqa: E402
 import uuid  # noqa: E402
 import warnings  # noqa: E402
+from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
 
+from tests.support.auth import create_session_store  # noqa: E402
 from tests.support.broker import Vhost  # noqa: E402
 from tests.support.processes import WireServer  # noqa: E402
 
@@ -69,3 +73,14 @@ def pytest_configure(config):
     # The project never relies on nameko's plugin to monkey-patch (done above).
     config.option.suppress_eventlet_notification = True
     os.environ.setdefault("PYTHONWARNINGS", "ignore::DeprecationWarning")
+    # One credentials store for the session, exported so every stack a test starts (and every
+    # edge a unit test builds) verifies against it; tests take its key from auth_headers().
+    directory = Path(tempfile.mkdtemp(prefix="micro-auth-"))
+    config._auth_dir = directory
+    os.environ["AUTH_CREDENTIALS_FILE"] = str(create_session_store(directory))
+
+
+def pytest_unconfigure(config):
+    directory = getattr(config, "_auth_dir", None)
+    if directory is not None:
+        shutil.rmtree(directory, ignore_errors=True)

@@ -17,7 +17,7 @@ end
 local template = '{"emails":["%s-%d-%d@bench.example"],"deliveryAddress":{"street":"%d Bench St",'
   .. '"city":"Springfield","state":"CA","postalCode":"90210","country":"US"},'
   .. '"firstName":"Bench","lastName":"User","phoneNumber":"5550100200"}'
-local headers = {["Content-Type"] = "application/json"}
+local headers = {["Content-Type"] = "application/json", ["apikey"] = os.getenv("BENCH_API_KEY")}
 
 function request()
   counter = counter + 1

@@ -26,7 +26,7 @@ end
 
 local template = '{"deliveryAddress":{"street":"%d %s-%d Bench Ave","city":"Shelbyville",'
   .. '"state":"CA","postalCode":"90001","country":"US"}}'
-local headers = {["Content-Type"] = "application/json"}
+local headers = {["Content-Type"] = "application/json", ["apikey"] = os.getenv("BENCH_API_KEY")}
 
 function request()
   counter = counter + 1

@@ -53,6 +53,7 @@ def _percentile(values: list[float], p: float) -> float:
 def run(config: BenchConfig, stored_orders: int) -> dict[str, Any]:
     rows = []
     session = requests.Session()
+    session.headers.update(config.auth_headers())
     with MongoClient(config.mongo_uri) as client:
         orders = client[config.mongo_db].orders
         for per_user in ORDERS_PER_USER:

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 import requests
 
+from tests.support.auth import api
 from tests.support.data import address
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
@@ -38,7 +39,7 @@ def edge(request, edge_stack):
 
 @pytest.fixture
 def user(edge_stack) -> dict[str, Any]:
-    response = requests.post(
+    response = api.post(
         f"{edge_stack.v1.url}/users/",
         json={"emails": [email()], "deliveryAddress": ADDRESS},
         timeout=10,
@@ -56,7 +57,7 @@ def order(edge_stack, user) -> dict[str, Any]:
         "deliveryAddress": ADDRESS,
         "orderStatus": "under process",
     }
-    response = requests.post(f"{edge_stack.v1.url}/orders/", json=body, timeout=10)
+    response = api.post(f"{edge_stack.v1.url}/orders/", json=body, timeout=10)
     assert response.status_code == 201, response.text
     return response.json()
 
@@ -70,7 +71,7 @@ def test_create_and_get_user(edge, slash: str) -> None:
     payload = {"emails": [email()], "deliveryAddress": ADDRESS, "firstName": "Ada",
                "phoneNumber": "5551234567"}  # fmt: skip
 
-    created = requests.post(f"{edge.url}/users{slash}", json=payload, timeout=10)
+    created = api.post(f"{edge.url}/users{slash}", json=payload, timeout=10)
 
     assert created.status_code == 201, created.text
     assert created.headers["X-Users-Version"] == version
@@ -78,7 +79,7 @@ def test_create_and_get_user(edge, slash: str) -> None:
     assert uuid.UUID(user["userId"]).version == 4
     assert user["emails"] == payload["emails"] and user["deliveryAddress"] == ADDRESS
     assert "_id" not in user
-    fetched = requests.get(f"{edge.url}/users/{user['userId']}{slash}", timeout=10)
+    fetched = api.get(f"{edge.url}/users/{user['userId']}{slash}", timeout=10)
     assert fetched.status_code == 200
     assert fetched.headers["X-Users-Version"] == version
     assert fetched.json() == user
@@ -87,15 +88,15 @@ def test_create_and_get_user(edge, slash: str) -> None:
 def test_v1_keeps_client_timestamps_v2_sets_its_own(edge_stack) -> None:
     stamp = "2020-01-02T03:04:05.000Z"
     body = {"deliveryAddress": ADDRESS, "createdAt": stamp, "updatedAt": stamp}
-    v1 = requests.post(f"{edge_stack.v1.url}/users/", json={**body, "emails": [email()]}).json()
-    v2 = requests.post(f"{edge_stack.v2.url}/users/", json={**body, "emails": [email()]}).json()
+    v1 = api.post(f"{edge_stack.v1.url}/users/", json={**body, "emails": [email()]}).json()
+    v2 = api.post(f"{edge_stack.v2.url}/users/", json={**body, "emails": [email()]}).json()
     assert v1["createdAt"] == stamp
     assert v2["createdAt"] != stamp and v2["createdAt"].endswith("Z")
 
 
 def test_update_user_returns_before_and_after(edge, user) -> None:
     new_emails = [email()]
-    response = requests.put(f"{edge.url}/users/{user['userId']}", json={"emails": new_emails})
+    response = api.put(f"{edge.url}/users/{user['userId']}", json={"emails": new_emails})
     assert response.status_code == 200, response.text
     before, after = response.json()
     assert before["emails"] == user["emails"]
@@ -104,15 +105,15 @@ def test_update_user_returns_before_and_after(edge, user) -> None:
 
 
 def test_user_not_found(edge) -> None:
-    problem(requests.get(f"{edge.url}/users/{MISSING_ID}", timeout=10), 404)
+    problem(api.get(f"{edge.url}/users/{MISSING_ID}", timeout=10), 404)
     problem(
-        requests.put(f"{edge.url}/users/{MISSING_ID}", json={"emails": [email()]}, timeout=10),
+        api.put(f"{edge.url}/users/{MISSING_ID}", json={"emails": [email()]}, timeout=10),
         404,
     )
 
 
 def test_user_validation_errors_are_per_field(edge) -> None:
-    response = requests.post(
+    response = api.post(
         f"{edge.url}/users/",
         json={"emails": ["not-an-email"], "deliveryAddress": {"city": "X"}, "extra": 1},
         timeout=10,
@@ -121,19 +122,19 @@ def test_user_validation_errors_are_per_field(edge) -> None:
     assert "emails.0" in errors or "emails" in errors
     assert any(key.startswith("deliveryAddress") for key in errors)
     assert "extra" in errors
-    problem(requests.put(f"{edge.url}/users/{MISSING_ID}", json={}, timeout=10), 400)
+    problem(api.put(f"{edge.url}/users/{MISSING_ID}", json={}, timeout=10), 400)
 
 
 def test_email_taken_is_409(edge, user) -> None:
     taken = user["emails"][0]
-    response = requests.post(
+    response = api.post(
         f"{edge.url}/users/", json={"emails": [taken], "deliveryAddress": ADDRESS}, timeout=10
     )
     problem(response, 409)
-    other = requests.post(
+    other = api.post(
         f"{edge.url}/users/", json={"emails": [email()], "deliveryAddress": ADDRESS}, timeout=10
     ).json()
-    response = requests.put(f"{edge.url}/users/{other['userId']}", json={"emails": [taken]})
+    response = api.put(f"{edge.url}/users/{other['userId']}", json={"emails": [taken]})
     problem(response, 409)
 
 
@@ -145,53 +146,49 @@ def test_create_and_get_order(edge_stack, user, slash: str) -> None:
     url = edge_stack.v2.url
     body = {"userId": user["userId"], "items": ITEMS, "userEmails": user["emails"],
             "deliveryAddress": ADDRESS, "orderStatus": "shipping"}  # fmt: skip
-    created = requests.post(f"{url}/orders{slash}", json=body, timeout=10)
+    created = api.post(f"{url}/orders{slash}", json=body, timeout=10)
     assert created.status_code == 201, created.text
     assert "X-Users-Version" not in created.headers
     order = created.json()
     assert uuid.UUID(order["orderId"]).version == 4
     assert order["items"] == ITEMS and order["createdAt"].endswith("Z")
-    fetched = requests.get(f"{url}/orders/{order['orderId']}{slash}", timeout=10)
+    fetched = api.get(f"{url}/orders/{order['orderId']}{slash}", timeout=10)
     assert fetched.status_code == 200 and fetched.json() == order
 
 
 def test_order_for_unknown_user_is_422(edge_stack) -> None:
     body = {"userId": MISSING_ID, "items": ITEMS, "userEmails": [email()],
             "deliveryAddress": ADDRESS, "orderStatus": "shipping"}  # fmt: skip
-    problem(requests.post(f"{edge_stack.v1.url}/orders/", json=body, timeout=10), 422)
+    problem(api.post(f"{edge_stack.v1.url}/orders/", json=body, timeout=10), 422)
 
 
 def test_order_validation_and_not_found(edge_stack) -> None:
     url = edge_stack.v1.url
     bad = {"items": [{"itemId": "x", "quantity": 0, "price": -1}], "orderStatus": "lost"}
-    errors = problem(requests.post(f"{url}/orders/", json=bad, timeout=10), 400)["errors"]
+    errors = problem(api.post(f"{url}/orders/", json=bad, timeout=10), 400)["errors"]
     assert "orderStatus" in errors and "userEmails" in errors
     assert any(key.startswith("items") for key in errors)
-    problem(requests.get(f"{url}/orders/{MISSING_ID}", timeout=10), 404)
-    problem(
-        requests.put(f"{url}/orders/{MISSING_ID}/status", json={"orderStatus": "shipping"}), 404
-    )
-    problem(
-        requests.put(f"{url}/orders/{MISSING_ID}/details", json={"userEmails": [email()]}), 404
-    )
+    problem(api.get(f"{url}/orders/{MISSING_ID}", timeout=10), 404)
+    problem(api.put(f"{url}/orders/{MISSING_ID}/status", json={"orderStatus": "shipping"}), 404)
+    problem(api.put(f"{url}/orders/{MISSING_ID}/details", json={"userEmails": [email()]}), 404)
 
 
 @pytest.mark.parametrize("slash", ["", "/"])
 def test_update_status_and_details(edge_stack, order, slash: str) -> None:
     url = f"{edge_stack.v1.url}/orders/{order['orderId']}"
-    response = requests.put(f"{url}/status{slash}", json={"orderStatus": "delivered"})
+    response = api.put(f"{url}/status{slash}", json={"orderStatus": "delivered"})
     assert response.status_code == 200, response.text
     before, after = response.json()
     assert (before["orderStatus"], after["orderStatus"]) == ("under process", "delivered")
-    problem(requests.put(f"{url}/status", json={"orderStatus": "lost"}), 400)
+    problem(api.put(f"{url}/status", json={"orderStatus": "lost"}), 400)
 
     changed = {**ADDRESS, "city": "Shelbyville"}
-    response = requests.put(f"{url}/details{slash}", json={"deliveryAddress": changed})
+    response = api.put(f"{url}/details{slash}", json={"deliveryAddress": changed})
     assert response.status_code == 200, response.text
     before, after = response.json()
     assert before["deliveryAddress"]["city"] == "Springfield"
     assert after["deliveryAddress"] == changed
-    problem(requests.put(f"{url}/details", json={"items": []}), 400)
+    problem(api.put(f"{url}/details", json={"items": []}), 400)
 
 
 def test_list_orders_by_status_with_paging(edge_stack, user) -> None:
@@ -200,16 +197,16 @@ def test_list_orders_by_status_with_paging(edge_stack, user) -> None:
     for _ in range(3):
         body = {"userId": user["userId"], "items": ITEMS, "userEmails": user["emails"],
                 "deliveryAddress": ADDRESS, "orderStatus": "shipping"}  # fmt: skip
-        ids.append(requests.post(f"{url}/orders/", json=body, timeout=10).json()["orderId"])
+        ids.append(api.post(f"{url}/orders/", json=body, timeout=10).json()["orderId"])
 
-    mine = requests.get(
+    mine = api.get(
         f"{url}/orders/", params={"status": "shipping", "userId": user["userId"]}, timeout=10
     )
     assert mine.status_code == 200
     assert sorted(o["orderId"] for o in mine.json()) == sorted(ids)
     assert all(o["orderStatus"] == "shipping" for o in mine.json())
 
-    page = requests.get(
+    page = api.get(
         f"{url}/orders",
         params={"status": "shipping", "userId": user["userId"], "limit": 2, "offset": 1},
         timeout=10,
@@ -218,20 +215,20 @@ def test_list_orders_by_status_with_paging(edge_stack, user) -> None:
     assert len(page.json()) == 2
     assert {o["orderId"] for o in page.json()} <= set(ids)
 
-    problem(requests.get(f"{url}/orders/", params={"status": "lost"}, timeout=10), 400)
-    problem(requests.get(f"{url}/orders/", timeout=10), 400)
-    problem(requests.get(f"{url}/orders/?status=shipping&limit=1001", timeout=10), 400)
+    problem(api.get(f"{url}/orders/", params={"status": "lost"}, timeout=10), 400)
+    problem(api.get(f"{url}/orders/", timeout=10), 400)
+    problem(api.get(f"{url}/orders/?status=shipping&limit=1001", timeout=10), 400)
 
 
 def test_user_update_reaches_the_orders(edge_stack, user, order) -> None:
     new_emails = [email()]
-    response = requests.put(
+    response = api.put(
         f"{edge_stack.v2.url}/users/{user['userId']}", json={"emails": new_emails}, timeout=10
     )
     assert response.status_code == 200, response.text
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline:
-        current = requests.get(f"{edge_stack.v1.url}/orders/{order['orderId']}").json()
+        current = api.get(f"{edge_stack.v1.url}/orders/{order['orderId']}").json()
         if current["userEmails"] == new_emails:
             return
         time.sleep(0.05)
@@ -243,32 +240,32 @@ def test_user_update_reaches_the_orders(edge_stack, user, order) -> None:
 
 def test_http_level_errors(edge_stack) -> None:
     url = edge_stack.v1.url
-    problem(requests.post(f"{url}/users/", data="x", headers={"Content-Type": "text/plain"}), 415)
+    problem(api.post(f"{url}/users/", data="x", headers={"Content-Type": "text/plain"}), 415)
     big = b'{"a": "' + b"x" * (64 * 1024) + b'"}'
     json_type = {"Content-Type": "application/json"}
-    problem(requests.post(f"{url}/users/", data=big, headers=json_type), 413)
+    problem(api.post(f"{url}/users/", data=big, headers=json_type), 413)
     # Streamed (chunked) bodies are counted too.
-    problem(requests.post(f"{url}/users/", data=iter([big[:40000], big[40000:]]),
+    problem(api.post(f"{url}/users/", data=iter([big[:40000], big[40000:]]),
                           headers=json_type), 413)  # fmt: skip
-    problem(requests.post(f"{url}/users/", data=b'{"a": NaN}', headers=json_type), 400)
-    problem(requests.post(f"{url}/users/", data=b"\xff\xfe", headers=json_type), 400)
-    problem(requests.post(f"{url}/users/", data=b"[1]", headers=json_type), 400)
-    problem(requests.get(f"{url}/nowhere"), 404)
-    response = requests.delete(f"{url}/users/{MISSING_ID}")
+    problem(api.post(f"{url}/users/", data=b'{"a": NaN}', headers=json_type), 400)
+    problem(api.post(f"{url}/users/", data=b"\xff\xfe", headers=json_type), 400)
+    problem(api.post(f"{url}/users/", data=b"[1]", headers=json_type), 400)
+    problem(api.get(f"{url}/nowhere"), 404)
+    response = api.delete(f"{url}/users/{MISSING_ID}")
     problem(response, 405)
     assert "GET" in response.headers["Allow"]
 
 
 def test_request_id_is_echoed_and_reaches_the_worker_logs(edge_stack, user) -> None:
     request_id = f"e2e-{uuid.uuid4().hex}"
-    response = requests.get(
+    response = api.get(
         f"{edge_stack.v2.url}/users/{user['userId']}",
         headers={"X-Request-ID": request_id},
         timeout=10,
     )
     assert response.status_code == 200
     assert response.headers["X-Request-ID"] == request_id
-    generated = requests.get(f"{edge_stack.v1.url}/orders/{MISSING_ID}").headers["X-Request-ID"]
+    generated = api.get(f"{edge_stack.v1.url}/orders/{MISSING_ID}").headers["X-Request-ID"]
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline:
         logs = edge_stack.workers.log_text()
@@ -281,11 +278,11 @@ def test_request_id_is_echoed_and_reaches_the_worker_logs(edge_stack, user) -> N
 
 
 def test_health_ready_openapi_and_docs(edge) -> None:
-    assert requests.get(f"{edge.url}/health").json() == {"status": "ok"}
-    ready = requests.get(f"{edge.url}/ready").json()
+    assert api.get(f"{edge.url}/health").json() == {"status": "ok"}
+    ready = api.get(f"{edge.url}/ready").json()
     assert ready["status"] == "ready" and set(ready["checks"].values()) == {"ok"}
-    document = requests.get(f"{edge.url}/openapi.json").json()
+    document = api.get(f"{edge.url}/openapi.json").json()
     assert document["openapi"] == "3.1.0"
-    page = requests.get(f"{edge.url}/docs")
+    page = api.get(f"{edge.url}/docs")
     assert page.status_code == 200 and "swagger-ui-bundle.js" in page.text
-    assert requests.get(f"{edge.url}/docs/assets/swagger-ui-bundle.js").status_code == 200
+    assert api.get(f"{edge.url}/docs/assets/swagger-ui-bundle.js").status_code == 200

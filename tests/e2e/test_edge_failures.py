@@ -10,6 +10,7 @@ from collections.abc import Iterator
 import pytest
 import requests
 
+from tests.support.auth import api
 from tests.support.broker import Vhost, rabbit_port
 from tests.support.processes import Edge, Relay, WireServer, Workers, setup_database
 
@@ -58,13 +59,13 @@ def test_dead_workers_give_504_then_503_and_recover(
     started.append(edge)
     edge.wait_ready()
     for _ in range(16):  # every edge thread has called orders: its connection knows it served
-        assert requests.get(f"{edge.url}/orders/{MISSING_ID}", timeout=10).status_code == 404
+        assert api.get(f"{edge.url}/orders/{MISSING_ID}", timeout=10).status_code == 404
 
     workers.stop(signal.SIGKILL)  # queues stay (durable), nobody consumes them
     began = time.monotonic()
     slugs: list[str] = []
     while slugs[-6:] != ["service-unavailable"] * 6 and len(slugs) < 40:
-        response = requests.get(f"{edge.url}/orders/{MISSING_ID}", timeout=10)
+        response = api.get(f"{edge.url}/orders/{MISSING_ID}", timeout=10)
         assert response.status_code in (503, 504), response.text
         slugs.append(response.json()["type"].rsplit("/", 1)[-1])
     # A connection that saw the service times out once (504; the request expires unrun),
@@ -73,22 +74,22 @@ def test_dead_workers_give_504_then_503_and_recover(
     assert set(slugs) <= {"rpc-timeout", "service-unavailable"}, slugs
     assert slugs.count("rpc-timeout") <= 8, slugs
     assert time.monotonic() - began < 8 * 1.0 + 10
-    ready = requests.get(f"{edge.url}/ready", timeout=10)
+    ready = api.get(f"{edge.url}/ready", timeout=10)
     checks = assert_problem(ready, 503, "not-ready")["checks"]
     assert checks["broker"] == "ok" and checks["orders"].startswith("not running")
 
     started.append(Workers(vhost_uri, mongo_uri, mongo_db, tmp_path / "workers2.log").start())
     edge.wait_ready()
-    assert requests.get(f"{edge.url}/orders/{MISSING_ID}", timeout=10).status_code == 404
+    assert api.get(f"{edge.url}/orders/{MISSING_ID}", timeout=10).status_code == 404
 
 
 def test_no_workers_at_all_is_503(tmp_path, vhost_uri, started):
     edge = Edge("users_v2", vhost_uri, tmp_path / "edge.log", rpc_timeout=2.0).start()
     started.append(edge)
-    response = requests.get(f"{edge.url}/users/{MISSING_ID}", timeout=10)
+    response = api.get(f"{edge.url}/users/{MISSING_ID}", timeout=10)
     assert_problem(response, 503, "service-unavailable")
     assert response.headers["X-Users-Version"] == "v2"
-    checks = assert_problem(requests.get(f"{edge.url}/ready"), 503, "not-ready")["checks"]
+    checks = assert_problem(api.get(f"{edge.url}/ready"), 503, "not-ready")["checks"]
     assert checks["users_v2"].startswith("not running") and checks["broker"] == "ok"
 
 
@@ -105,24 +106,24 @@ def test_broker_outage_is_503_and_the_edge_recovers(
     edge.wait_ready()
     # Warm every edge thread's connection so the outage hits live, pooled connections.
     for _ in range(20):
-        assert requests.get(f"{edge.url}/orders/{MISSING_ID}", timeout=10).status_code == 404
+        assert api.get(f"{edge.url}/orders/{MISSING_ID}", timeout=10).status_code == 404
 
     relay.cut()
     for _ in range(5):
         began = time.monotonic()
-        response = requests.get(f"{edge.url}/orders/{MISSING_ID}", timeout=15)
+        response = api.get(f"{edge.url}/orders/{MISSING_ID}", timeout=15)
         assert_problem(response, 503, "broker-unavailable")
         assert time.monotonic() - began < 3  # fails fast, no long publish retries
-    checks = assert_problem(requests.get(f"{edge.url}/ready"), 503, "not-ready")["checks"]
+    checks = assert_problem(api.get(f"{edge.url}/ready"), 503, "not-ready")["checks"]
     assert checks["broker"] == "unreachable"
 
     restored = Relay(rabbit_port(), port=relay.port).start()
     started.append(restored)
     statuses = [
-        requests.get(f"{edge.url}/orders/{MISSING_ID}", timeout=15).status_code for _ in range(20)
+        api.get(f"{edge.url}/orders/{MISSING_ID}", timeout=15).status_code for _ in range(20)
     ]
     assert statuses == [404] * 20, statuses
-    assert requests.get(f"{edge.url}/ready", timeout=10).status_code == 200
+    assert api.get(f"{edge.url}/ready", timeout=10).status_code == 200
 
 
 def test_mongo_outage_is_503(tmp_path, vhost_uri, started):
@@ -138,9 +139,9 @@ def test_mongo_outage_is_503(tmp_path, vhost_uri, started):
     edge.wait_ready()
 
     wire.stop()
-    response = requests.get(f"{edge.url}/users/{MISSING_ID}", timeout=20)
+    response = api.get(f"{edge.url}/users/{MISSING_ID}", timeout=20)
     assert_problem(response, 503, "storage-unavailable")
     # Default settings: the workers' MONGO_TIMEOUT_MS (3 s) outlasts READY_TIMEOUT (2 s),
     # yet a ping bounds its own database check (1 s), so /ready names the database.
-    ready = requests.get(f"{edge.url}/ready", timeout=20)
+    ready = api.get(f"{edge.url}/ready", timeout=20)
     assert assert_problem(ready, 503, "not-ready")["checks"]["database"] == "unreachable"

@@ -11,8 +11,8 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-import requests
 
+from tests.support.auth import api, raw_auth_header
 from tests.support.processes import Edge
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
@@ -57,6 +57,7 @@ def stalled_post(port: int, request_id: str) -> bytes:
     with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
         sock.sendall(
             b"POST /users/ HTTP/1.1\r\nHost: edge\r\nContent-Type: application/json\r\n"
+            + raw_auth_header()
             + f"X-Request-ID: {request_id}\r\nContent-Length: {len(body)}\r\n\r\n".encode()
             + body[:10]
         )
@@ -71,7 +72,7 @@ def test_stalled_bodies_get_408_and_do_not_hold_the_edge(edge):
         stalled = [pool.submit(stalled_post, edge.port, f"stall-{n}") for n in range(clients)]
         time.sleep(0.3)  # let every stalled client take its thread
         began = time.monotonic()
-        health = requests.get(f"{edge.url}/health", timeout=READ_TIMEOUT * 8)
+        health = api.get(f"{edge.url}/health", timeout=READ_TIMEOUT * 8)
         waited = time.monotonic() - began
         answers = [future.result(timeout=30) for future in stalled]
 
@@ -106,7 +107,9 @@ def test_a_malformed_chunked_body_is_a_400_problem(edge, chunks):
     with socket.create_connection(("127.0.0.1", edge.port), timeout=30) as sock:
         sock.sendall(
             b"POST /users/ HTTP/1.1\r\nHost: edge\r\nContent-Type: application/json\r\n"
-            b"X-Request-ID: chunky\r\nTransfer-Encoding: chunked\r\n\r\n" + chunks
+            + raw_auth_header()
+            + b"X-Request-ID: chunky\r\nTransfer-Encoding: chunked\r\n\r\n"
+            + chunks
         )
         raw = read_all(sock)  # and the connection closes: where the next request starts is lost
 
@@ -117,7 +120,7 @@ def test_a_malformed_chunked_body_is_a_400_problem(edge, chunks):
 
 @pytest.mark.parametrize("request_id", ["x" * 7000, "a" * 65, "has space", "-leading"])
 def test_an_unsafe_request_id_is_replaced_in_the_header_the_body_and_the_log(edge, request_id):
-    response = requests.get(f"{edge.url}/nowhere", headers={"X-Request-ID": request_id})
+    response = api.get(f"{edge.url}/nowhere", headers={"X-Request-ID": request_id})
 
     fresh = response.headers["X-Request-ID"]
     assert response.status_code == 404 and uuid.UUID(fresh).version == 4

@@ -15,6 +15,7 @@ import requests
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.support import ROOT
+from tests.support.auth import api
 from tests.support.gateway import running_gateway
 from tests.support.net import free_port
 from tests.support.processes import Edge
@@ -92,7 +93,7 @@ def test_totals_across_workers_survive_a_dead_worker(edge, multiproc_dir) -> Non
     port = edge.metrics_port
     with requests.Session() as http:
         for _ in range(40):  # new connections too, so both workers take some
-            assert requests.get(f"{edge.url}/health", timeout=5).status_code == 200
+            assert api.get(f"{edge.url}/health", timeout=5).status_code == 200
         for _ in range(7):
             assert http.get(f"{edge.url}/no/such/route", timeout=5).status_code == 404
 
@@ -110,13 +111,13 @@ def test_totals_across_workers_survive_a_dead_worker(edge, multiproc_dir) -> Non
     # child_exit marks it dead: its live gauge file goes, its counts stay.
     wait_for(lambda: not list(multiproc_dir.glob(f"gauge_livesum_{victim}.db")))
     wait_for(lambda: len(worker_pids(master_pid(edge))) == 2)
-    assert requests.get(f"{edge.url}/health", timeout=5).status_code == 200
+    assert api.get(f"{edge.url}/health", timeout=5).status_code == 200
     samples = scrape(port)
     assert total(samples, "edge_requests_total", **health, status="200") == 41
 
 
 def test_metrics_are_served_neither_publicly_nor_through_the_gateway(edge, tmp_path) -> None:
-    assert requests.get(f"{edge.url}/health", timeout=5).status_code == 200
+    assert api.get(f"{edge.url}/health", timeout=5).status_code == 200
     assert (
         "edge_requests_total"
         in requests.get(f"http://127.0.0.1:{edge.metrics_port}/metrics", timeout=5).text
@@ -136,7 +137,7 @@ def test_metrics_are_served_neither_publicly_nor_through_the_gateway(edge, tmp_p
         tmp_path / "gw", p_value="100", v1_port=edge.port, v2_port=edge.port
     ) as gateway:
         for path in ("/metrics", "/users/../metrics", "/metrics/"):
-            response = requests.get(f"{gateway}{path}", timeout=5)
+            response = api.get(f"{gateway}{path}", timeout=5)
             assert response.status_code == 404, path
             assert response.headers["Content-Type"] == "application/problem+json"
             assert "edge_requests" not in response.text

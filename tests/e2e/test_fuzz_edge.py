@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.auth import auth_headers
+
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 
 SCHEMATHESIS = Path(sys.executable).parent / "schemathesis"
@@ -31,6 +33,7 @@ def test_fuzz_edge(edge_stack, version: str, selection: list[str], budget: str, 
     command = [
         str(SCHEMATHESIS), "run", f"{edge.url}/openapi.json",
         *selection,
+        *(arg for name, value in auth_headers().items() for arg in ("-H", f"{name}: {value}")),
         "--checks", "all",
         "--exclude-checks", "positive_data_acceptance,negative_data_rejection",
         "--phases", "examples,coverage,fuzzing,stateful",

@@ -12,6 +12,7 @@ import pytest
 import requests
 
 from kong.local_gateway import reload_gateway
+from tests.support.auth import api, authenticated_session
 from tests.support.gateway import StubEdge, running_gateway, stub_edge
 from tests.support.net import free_port
 
@@ -37,7 +38,7 @@ def gateway(tmp_path: Path, edges: tuple[StubEdge, StubEdge], request) -> Iterat
 
 @pytest.fixture
 def http() -> Iterator[requests.Session]:
-    with requests.Session() as session:
+    with authenticated_session() as session:
         yield session
 
 
@@ -172,15 +173,13 @@ def test_reload_moves_the_split_without_restarting(tmp_path, edges):
             "EDGE_V1_PORT": str(v1.port),
             "EDGE_V2_PORT": str(v2.port),
         }
-        before = users_versions(requests.Session(), url, 10)
+        before = users_versions(authenticated_session(), url, 10)
 
         reload_gateway(tmp_path, env)
 
         # New connections are served by the reloaded workers.
         after = Counter(
-            requests.get(f"{url}/users/u1", headers={"Connection": "close"}).headers[
-                "X-Users-Version"
-            ]
+            api.get(f"{url}/users/u1", headers={"Connection": "close"}).headers["X-Users-Version"]
             for _ in range(20)
         )
     assert before == Counter({"v1": 10})

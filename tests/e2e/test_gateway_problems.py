@@ -19,13 +19,14 @@ import yaml
 from kong.local_gateway import nginx_binary
 from kong.nginx import generate_nginx_conf
 from kong.render import render
+from tests.support.auth import raw_auth_header
 from tests.support.gateway import StubEdge, running_gateway, stub_edge
 from tests.support.net import free_port, wait_for_port
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(60)]
 
 CLIENT_TIMEOUT = 1.0
-HOST = b"Host: gw\r\n"
+HOST = b"Host: gw\r\n" + raw_auth_header()  # every request carries the credential
 # name -> (raw request, status the client gets)
 RAW_CASES = {
     "garbage request line": (b"GARBAGE\r\n\r\n", 400),

@@ -12,6 +12,7 @@ import requests
 
 from launch import prometheus
 from launch.runner import Runner
+from tests.support.auth import api
 from tests.support.net import free_port
 from tests.support.processes import Edge
 
@@ -65,7 +66,7 @@ def test_prometheus_scrapes_the_edge_it_was_configured_for(tmp_path: Path, amqp_
     try:
         runner.start(prometheus.prometheus(tmp_path, port, prometheus.binary()), timeout=60)
         for _ in range(3):
-            assert requests.get(f"{edge.url}/health", timeout=5).status_code == 200
+            assert api.get(f"{edge.url}/health", timeout=5).status_code == 200
         deadline = time.monotonic() + 60
         up: dict[str, float] = {}
         while time.monotonic() < deadline:

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from tests.support.auth import api
 from tests.support.data import address
 from tests.support.gateway import running_gateway
 
@@ -34,9 +35,7 @@ def order_for_unknown_user(url: str, request_id: str) -> requests.Response:
         "deliveryAddress": ADDRESS,
         "orderStatus": "under process",
     }
-    return requests.post(
-        f"{url}/orders/", json=body, headers={"X-Request-ID": request_id}, timeout=15
-    )
+    return api.post(f"{url}/orders/", json=body, headers={"X-Request-ID": request_id}, timeout=15)
 
 
 def worker_calls(edge_stack, request_id: str) -> list[str]:

@@ -9,8 +9,8 @@ import uuid
 
 import pymongo
 import pytest
-import requests
 
+from tests.support.auth import api
 from tests.support.data import address
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
@@ -47,7 +47,7 @@ def test_a_user_stored_in_a_broken_shape_is_a_409_problem(edge_stack, database, 
     )  # fmt: skip
     request_id = f"broken-{user_id[:8]}"
 
-    response = requests.get(
+    response = api.get(
         f"{edge_stack.edge(version).url}/users/{user_id}",
         headers={"X-Request-ID": request_id},
         timeout=10,
@@ -72,7 +72,7 @@ def test_an_order_with_a_value_json_cannot_carry_is_a_409_not_a_502(edge_stack, 
          "orderStatus": "delivered", "createdAt": 17, "updatedAt": 18}
     )  # fmt: skip
 
-    response = requests.get(f"{edge_stack.v1.url}/orders/{order_id}", timeout=10)
+    response = api.get(f"{edge_stack.v1.url}/orders/{order_id}", timeout=10)
 
     assert response.status_code == 409, response.text
     assert response.json()["type"].endswith("/stored-document-invalid")

@@ -17,6 +17,7 @@ from pymongo import MongoClient
 
 from launch import broker_accounts
 from launch.spec import SERVICES
+from tests.support.auth import authenticated_session
 from tests.support.broker import RABBIT_API, Vhost
 from tests.support.processes import WireServer
 from tests.support.reliability import Stack, prepared_database
@@ -76,7 +77,7 @@ def database(stack) -> Iterator[Any]:
 
 @pytest.fixture
 def http() -> Iterator[requests.Session]:
-    with requests.Session() as session:
+    with authenticated_session() as session:
         yield session
 
 

@@ -16,6 +16,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis.generation import GenerationMode
 
+from tests.support.auth import auth_headers, authenticated_session
 from tests.support.data import ADDRESS, ITEMS
 from tests.support.reliability import create_user_with_orders, record_figure
 
@@ -33,7 +34,7 @@ def test_schemathesis_through_the_gateway_finds_no_server_error(stack):
     statuses: Counter[int] = Counter()
     server_errors: list[str] = []
     unsatisfiable: list[str] = []
-    session = requests.Session()
+    session = authenticated_session()
     started = time.monotonic()
 
     for operation, mode in runs:
@@ -134,8 +135,9 @@ CLIMBING_PATHS = [
 
 def send_raw(base: str, method: str, path: str, body: bytes) -> requests.Response:
     # A prepared request keeps the path exactly as written (no dot-segment removal).
-    session = requests.Session()
-    request = requests.Request(method, base + path, data=body or None, headers=JSON).prepare()
+    session = authenticated_session()
+    headers = {**JSON, **auth_headers()}  # session.send() adds no session headers
+    request = requests.Request(method, base + path, data=body or None, headers=headers).prepare()
     request.url = base + path
     return session.send(request, timeout=60)
 

@@ -15,6 +15,7 @@ import requests
 
 from launch.spec import SERVICES
 from tests.support.audit import assert_invariants
+from tests.support.auth import authenticated_session
 from tests.support.data import ADDRESS
 from tests.support.polling import wait_until
 from tests.support.reliability import (
@@ -81,7 +82,7 @@ def test_broker_restart_during_1000_updates_loses_nothing(node, node_stack, http
     lock = threading.Lock()
 
     def client(number: int) -> None:
-        with requests.Session() as session:
+        with authenticated_session() as session:
             while True:
                 try:
                     index = work.get_nowait()

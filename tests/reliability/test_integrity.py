@@ -16,6 +16,7 @@ import pytest
 import requests
 
 from tests.support.audit import assert_invariants
+from tests.support.auth import authenticated_session
 from tests.support.data import ADDRESS, ITEMS
 from tests.support.reliability import RPC_TIMEOUT, record_figure
 
@@ -28,7 +29,7 @@ def unique_email(tag: str) -> str:
 
 
 def send(method: str, url: str, **kwargs) -> requests.Response:
-    with requests.Session() as session:
+    with authenticated_session() as session:
         return session.request(method, url, timeout=CLIENT_TIMEOUT, **kwargs)
 
 

@@ -12,6 +12,7 @@ import requests
 
 from launch.spec import SERVICES
 from tests.support.audit import assert_invariants
+from tests.support.auth import authenticated_session
 from tests.support.broker import publish_raw
 from tests.support.data import ADDRESS
 from tests.support.polling import wait_until
@@ -38,7 +39,7 @@ def test_100_concurrent_creates_with_one_email_one_201_and_99_409(stack, databas
     email = f"race-{uuid.uuid4().hex[:10]}@example.com"
 
     def create(index: int) -> requests.Response:
-        with requests.Session() as session:
+        with authenticated_session() as session:
             return session.post(
                 f"{stack.gateway}/users/",
                 json={"emails": [email], "deliveryAddress": ADDRESS},
@@ -72,7 +73,7 @@ def test_100_concurrent_updates_of_one_user_user_and_orders_agree(stack, databas
             "emails": [f"hot-{index}-{uuid.uuid4().hex[:6]}@example.com"],
             "deliveryAddress": {**ADDRESS, "street": f"{index} Race St"},
         }
-        with requests.Session() as session:
+        with authenticated_session() as session:
             response = session.put(
                 f"{stack.gateway}/users/{user_id}", json=change, timeout=CLIENT_TIMEOUT
             )

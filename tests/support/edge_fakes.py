@@ -7,8 +7,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from flask import Flask
+from flask.testing import FlaskClient
 
 from http_edge import create_app
+from tests.support.auth import auth_headers
 
 
 @dataclass
@@ -57,5 +59,22 @@ class FakeRpc:
         return self.calls[-1]
 
 
+class CredentialedClient(FlaskClient):
+    """A test client sending the session's API key with every request (headers may override)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for name, value in auth_headers().items():
+            self.environ_base["HTTP_" + name.upper().replace("-", "_")] = value
+
+
 def build_app(fake: FakeRpc, **config: Any) -> Flask:
-    return create_app({"RPC_CLIENT": fake, "LOG_LEVEL": "WARNING", **config})
+    """The edge on `fake`; its test_client() authenticates (anonymous_client() does not)."""
+    app = create_app({"RPC_CLIENT": fake, "LOG_LEVEL": "WARNING", **config})
+    app.test_client_class = CredentialedClient
+    return app
+
+
+def anonymous_client(app: Flask) -> FlaskClient:
+    """A test client sending no credentials at all."""
+    return FlaskClient(app, app.response_class, use_cookies=False)

@@ -37,6 +37,7 @@ def test_the_stack_has_every_part():
         "rabbitmq-definitions",
         "db-setup",
         *WORKERS,
+        "edge-credentials",
         "edge-v1",
         "edge-v2",
         "kong-config",
@@ -110,6 +111,14 @@ def test_edges_serve_one_users_generation_each_on_port_8000(service, users):
     assert edge["environment"]["USERS_SERVICE"] == users
     assert edge["environment"]["EDGE_BIND"] == "0.0.0.0:8000"
     assert "ports" not in edge  # reachable only through Kong
+    # Credentials: a copy of the store alone (no private key), read-only, before start.
+    assert edge["environment"]["AUTH_CREDENTIALS_FILE"] == "/run/auth/credentials.json"
+    assert edge["volumes"] == ["edge-credentials:/run/auth:ro"]
+    assert depends(service)["edge-credentials"] == "service_completed_successfully"
+    job = SERVICES["edge-credentials"]
+    assert job["restart"] == "no"
+    assert "/host-auth/credentials.json" in " ".join(job["command"])
+    assert "issuer-private" not in " ".join(job["command"])
 
 
 def test_kong_is_3x_db_less_on_the_rendered_file_and_waits_for_it():

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from nameko.exceptions import RemoteError, RpcTimeout, UnknownService
 
-from http_edge.problems import ERROR_TABLE, PROBLEM_BASE, EdgeError
+from http_edge.problems import ERROR_TABLE, PROBLEM_BASE, EdgeError, Forbidden, Unauthenticated
 from http_edge.rpc import BrokerUnavailable
 from tests.support.edge_fakes import FakeRpc, build_app
 from workers.exceptions import (
@@ -38,7 +38,8 @@ ROWS = [
 
 
 def test_every_table_row_has_a_case() -> None:
-    covered = {type(exc) for exc, *_ in ROWS} | {EdgeError}  # EdgeError: test_edge_body
+    # EdgeError: test_edge_body; Unauthenticated, Forbidden: test_edge_auth
+    covered = {type(exc) for exc, *_ in ROWS} | {EdgeError, Unauthenticated, Forbidden}
     assert {exc_type for exc_type, _ in ERROR_TABLE} <= covered
 
 

@@ -17,9 +17,10 @@ from tests.support.edge_fakes import FakeRpc, build_app
 def test_valid_request_id_is_echoed_and_sent_to_the_worker(client, fake, request_id) -> None:
     response = client.get("/users/u-1", headers={"X-Request-ID": request_id})
     assert response.headers["X-Request-ID"] == request_id
-    # Beside it travels the trace (tests/unit/test_tracing.py checks its value).
-    assert set(fake.last.context) == {"request_id", "traceparent"}
+    # Beside them travels the trace (tests/unit/test_tracing.py checks its value).
+    assert set(fake.last.context) == {"request_id", "caller", "traceparent"}
     assert fake.last.context["request_id"] == request_id
+    assert fake.last.context["caller"] == "tests"
 
 
 @pytest.mark.parametrize(
@@ -32,6 +33,7 @@ def test_unusable_request_id_is_replaced_by_a_uuid4(client, fake, request_id) ->
     assert generated != request_id
     assert uuid.UUID(generated).version == 4
     assert fake.last.context["request_id"] == generated
+    assert fake.last.context["caller"] == "tests"
 
 
 def test_missing_request_id_is_generated_per_request(client) -> None:

@@ -22,6 +22,7 @@ from workers.exceptions import (
 )
 from workers.orders.repository import DETAILS_OVERRIDE
 from workers.runtime.documents import checked_id, load_payload, public_order, utcnow
+from workers.runtime.identity import created_by, updated_by
 
 FetchUser = Callable[[str], dict[str, Any]]
 
@@ -38,11 +39,13 @@ SCHEMAS = {
 }
 
 
-def create_order(repo: Any, payload: Any, fetch_user: FetchUser) -> dict[str, Any]:
+def create_order(
+    repo: Any, payload: Any, fetch_user: FetchUser, caller: str | None = None
+) -> dict[str, Any]:
     """An order that names a user carries that user's current contact (what the client
     sent is validated, then replaced), stamped with the user version it came from."""
     data = load_payload(SCHEMAS[OrderCreateSchema], payload)
-    order: dict[str, Any] = {"orderId": str(uuid.uuid4()), **data}
+    order: dict[str, Any] = {"orderId": str(uuid.uuid4()), **data, **created_by(caller)}
     if "userId" in data:
         try:
             user = fetch_user(data["userId"])
@@ -119,13 +122,17 @@ def _update(repo: Any, order_id: Any, fields: dict[str, Any]) -> tuple[dict, dic
     return changed
 
 
-def update_status(repo: Any, order_id: Any, status: Any) -> list[dict[str, Any]]:
+def update_status(
+    repo: Any, order_id: Any, status: Any, caller: str | None = None
+) -> list[dict[str, Any]]:
     data = load_payload(SCHEMAS[OrderStatusUpdateSchema], {"orderStatus": status})
-    before, after = _update(repo, order_id, data)
+    before, after = _update(repo, order_id, {**data, **updated_by(caller)})
     return [public_order(before), public_order(after)]
 
 
-def update_details(repo: Any, order_id: Any, changes: Any) -> list[dict[str, Any]]:
+def update_details(
+    repo: Any, order_id: Any, changes: Any, caller: str | None = None
+) -> list[dict[str, Any]]:
     """A hand-set contact holds until the user's next update, which overwrites it. The
     user version it was set at is written with it (compare-and-set on `userVersion`), so
     neither an event nor `micro-db check --repair` can mistake it for a stale one."""
@@ -135,7 +142,7 @@ def update_details(repo: Any, order_id: Any, changes: Any) -> list[dict[str, Any
         current = repo.find(order_id)
         if current is None:
             raise OrderNotFound(order_id)
-        fields = {**data, "updatedAt": utcnow()}
+        fields = {**data, "updatedAt": utcnow(), **updated_by(caller)}
         if "userVersion" in current:
             fields[DETAILS_OVERRIDE] = current["userVersion"]
         changed = repo.update_fields(order_id, fields, user_version=current.get("userVersion"))

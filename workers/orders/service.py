@@ -9,6 +9,7 @@ from nameko.rpc import RpcProxy
 from workers.exceptions import ServiceError
 from workers.orders import domain as orders_domain
 from workers.orders.repository import OrdersRepository
+from workers.runtime.identity import Caller
 from workers.runtime.logs import RequestLogging
 from workers.runtime.metrics import WorkerMetrics
 from workers.runtime.mongo import MongoStore
@@ -44,11 +45,12 @@ class OrdersService:
     users = UsersRpc()
     request_logging = RequestLogging()
     traces = Tracing()
+    caller = Caller()
     metrics = WorkerMetrics()
 
     @rpc(expected_exceptions=ServiceError)
     def create(self, payload: Any) -> dict[str, Any]:
-        return orders_domain.create_order(self.repository, payload, self.users.get)
+        return orders_domain.create_order(self.repository, payload, self.users.get, self.caller)
 
     @rpc(expected_exceptions=ServiceError)
     def get(self, order_id: str) -> dict[str, Any]:
@@ -62,11 +64,11 @@ class OrdersService:
 
     @rpc(expected_exceptions=ServiceError)
     def update_status(self, order_id: str, status: Any) -> list[dict[str, Any]]:
-        return orders_domain.update_status(self.repository, order_id, status)
+        return orders_domain.update_status(self.repository, order_id, status, self.caller)
 
     @rpc(expected_exceptions=ServiceError)
     def update_details(self, order_id: str, changes: Any) -> list[dict[str, Any]]:
-        return orders_domain.update_details(self.repository, order_id, changes)
+        return orders_domain.update_details(self.repository, order_id, changes, self.caller)
 
     @rpc(expected_exceptions=ServiceError)
     def ping(self) -> dict[str, str]:

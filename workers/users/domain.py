@@ -24,6 +24,7 @@ from workers.runtime.documents import (
     to_storage_date,
     utcnow,
 )
+from workers.runtime.identity import created_by, updated_by
 from workers.users.email_claims import Operation
 from workers.users.repository import EVENT_TRACEPARENT, UsersRepository
 
@@ -50,7 +51,9 @@ V2 = Generation("v2", UserCreateV2Schema(), service_owns_timestamps=True)
 CONTACT_UPDATE = UserContactUpdateSchema()
 
 
-def create_user(repo: UsersRepository, payload: Any, generation: Generation) -> dict[str, Any]:
+def create_user(
+    repo: UsersRepository, payload: Any, generation: Generation, caller: str | None = None
+) -> dict[str, Any]:
     data = load_payload(generation.create_schema, payload)
     now = utcnow()
     if generation.service_owns_timestamps:
@@ -59,7 +62,7 @@ def create_user(repo: UsersRepository, payload: Any, generation: Generation) -> 
         for name in ("createdAt", "updatedAt"):
             if name in data:
                 data[name] = to_storage_date(data[name])
-    user = {"userId": str(uuid.uuid4()), "version": 1, **data}
+    user = {"userId": str(uuid.uuid4()), "version": 1, **data, **created_by(caller)}
     claims, op = repo.email_claims, Operation.start(now)
     conflicts = claims.claim(user["userId"], user["emails"], op, now, hold=False)
     if conflicts:
@@ -103,6 +106,7 @@ def update_contact(
     changes: Any,
     generation: Generation,
     dispatch: Dispatch,
+    caller: str | None = None,
 ) -> list[dict[str, Any]]:
     """Change emails and/or address, then publish `user_updated` (an outbox relay re-sends it
     if publishing fails, because the pending flag is written with the change)."""
@@ -123,7 +127,7 @@ def update_contact(
         if conflicts:
             metrics.email_claim_conflict()
             raise EmailTaken(conflicts)
-        fields = dict(data)
+        fields = {**data, **updated_by(caller)}
         if generation.service_owns_timestamps:
             fields["updatedAt"] = now
         after = None if op.expired(utcnow()) else repo.apply_contact_change(before, fields, now)

@@ -7,6 +7,7 @@ from typing import Any
 from nameko.timer import timer
 
 from workers.exceptions import ServiceError
+from workers.runtime.identity import Caller
 from workers.runtime.logs import RequestLogging
 from workers.runtime.metrics import WorkerMetrics
 from workers.runtime.mongo import MongoStore
@@ -29,11 +30,12 @@ class UsersService:
     dispatch = TracedEventDispatcher(mandatory=True)
     request_logging = RequestLogging()
     traces = Tracing()
+    caller = Caller()
     metrics = WorkerMetrics()
 
     @rpc(expected_exceptions=ServiceError)
     def create(self, payload: Any) -> dict[str, Any]:
-        return users_domain.create_user(self.repository, payload, self.generation)
+        return users_domain.create_user(self.repository, payload, self.generation, self.caller)
 
     @rpc(expected_exceptions=ServiceError)
     def get(self, user_id: str) -> dict[str, Any]:
@@ -42,7 +44,7 @@ class UsersService:
     @rpc(expected_exceptions=ServiceError)
     def update(self, user_id: str, changes: Any) -> list[dict[str, Any]]:
         return users_domain.update_contact(
-            self.repository, user_id, changes, self.generation, self.dispatch
+            self.repository, user_id, changes, self.generation, self.dispatch, self.caller
         )
 
     @rpc(expected_exceptions=ServiceError)
