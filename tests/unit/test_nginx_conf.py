@@ -55,9 +55,36 @@ def test_limits_and_request_id_follow_the_plugins(tmp_path):
     conf = conf_for(50, tmp_path)
 
     assert "client_max_body_size 65536;" in conf
-    assert "rate=300r/s;" in conf
-    assert "burst=300 nodelay;" in conf
+    assert "limit_req" not in conf  # Kong's fixed windows run in Lua (gateway.json)
     assert "proxy_set_header X-Request-ID $gateway_request_id;" in conf
+    assert "proxy_set_header traceparent $gw_traceparent;" in conf
+
+
+def test_the_lua_module_is_loaded_and_every_route_location_runs_the_plugins(tmp_path):
+    conf = conf_for(50, tmp_path)
+
+    assert conf.index("load_module /usr/lib/nginx/modules/ndk_http_module.so;") < conf.index(
+        "load_module /usr/lib/nginx/modules/ngx_http_lua_module.so;"
+    )
+    assert f'init_by_lua_block {{ require("gateway").init("{tmp_path}/gateway.json") }}' in conf
+    for location in ("location ^~ /users/ {", "location = /orders {", "location ^~ /docs {"):
+        assert 'access_by_lua_block { require("gateway").access(' in block(conf, location)
+    assert "access_by_lua" not in block(conf, "location / {")  # unrouted: Kong's 404
+
+
+def test_metrics_are_served_only_on_the_status_listener(tmp_path):
+    config = yaml.safe_load(render(50, "127.0.0.1:9101", "127.0.0.1:9102", 300))
+    without = generate_nginx_conf(config, listen="127.0.0.1:9100", prefix=tmp_path)
+    conf = generate_nginx_conf(
+        config, listen="0.0.0.0:9100", prefix=tmp_path, status_listen="127.0.0.1:9199"
+    )
+
+    assert "metrics()" not in without
+    status = conf[conf.index("listen 127.0.0.1:9199;") :]
+    assert (
+        'location = /metrics { content_by_lua_block { require("gateway").metrics() } }' in status
+    )
+    assert conf.count("metrics()") == 1
 
 
 def test_paths_keep_kong_semantics(tmp_path):
@@ -66,7 +93,8 @@ def test_paths_keep_kong_semantics(tmp_path):
     assert "location ^~ /users/ {" in conf
     assert "location = /users {" in conf
     assert "location = /orders {" in conf
-    assert 'location ~ "^/(health|ready|openapi\\.json)$" {' in conf
+    assert 'location ~ "^/(health|openapi\\.json)$" {' in conf
+    assert "ready" not in conf  # the edge's own probe, not routed
 
 
 def test_generated_conf_passes_nginx_t(tmp_path):

@@ -1,0 +1,27 @@
+-- W3C trace context at the gateway (SPEC §8): a valid client traceparent is passed on as it
+-- is (the local gateway records no span of its own, so a new parent id would point at a span
+-- nobody can see); an absent or invalid one is replaced by a new sampled trace.
+local _M = {}
+
+local function random_hex(bytes)
+  local out = {}
+  for i = 1, bytes do out[i] = string.format("%02x", math.random(0, 255)) end
+  return table.concat(out)
+end
+
+function _M.continue(header)
+  if header then
+    local version, trace_id, parent, flags =
+        header:match("^(%x%x)%-(%x+)%-(%x+)%-(%x%x)$")
+    if version and version ~= "ff" and #trace_id == 32 and #parent == 16
+        and header == header:lower()
+        and trace_id ~= string.rep("0", 32) and parent ~= string.rep("0", 16)
+        and (version ~= "00" or #header == 55) then
+      return { header = header, trace_id = trace_id }
+    end
+  end
+  local trace_id = random_hex(16)
+  return { header = "00-" .. trace_id .. "-" .. random_hex(8) .. "-01", trace_id = trace_id }
+end
+
+return _M
