@@ -95,22 +95,27 @@ def write_gateway_files(run_dir: Path, env: Mapping[str, str]) -> Path:
         (prefix / sub).mkdir(parents=True, exist_ok=True)
     kong_yml = prefix / "kong.yml"
     write_atomically(kong_yml, text)
-    config = yaml.safe_load(kong_yml.read_text(encoding="utf-8"))
-    conf = prefix / "nginx.conf"
-    text = generate_nginx_conf(
-        config,
+    conf = write_nginx_files(
+        yaml.safe_load(kong_yml.read_text(encoding="utf-8")),
+        prefix,
         listen=gateway_listen(env),
-        prefix=prefix,
         source=str(kong_yml),
         client_timeout=float(env.get("GATEWAY_CLIENT_TIMEOUT") or 60),
         status_listen=status_listen(env),
     )
-    write_atomically(
-        prefix / LUA_CONFIG_NAME, lua_config_json(config, list(route_groups(config).values()))
-    )
-    write_atomically(conf, text, mode=0o644)
     settings = {name: str(env[name]) for name in SETTINGS if env.get(name) not in (None, "")}
     write_atomically(prefix / "settings.json", json.dumps(settings, indent=1) + "\n")
+    return conf
+
+
+def write_nginx_files(config: Mapping, prefix: Path, *, listen: str, **options) -> Path:
+    """nginx.conf and the Lua table (gateway.json, 0600: it holds keys) for a parsed kong.yml
+    under `prefix`; `options` go to generate_nginx_conf. Returns nginx.conf's path."""
+    conf = prefix / "nginx.conf"
+    text = generate_nginx_conf(config, listen=listen, prefix=prefix, **options)
+    table = lua_config_json(config, list(route_groups(config).values()))
+    write_atomically(prefix / LUA_CONFIG_NAME, table)
+    write_atomically(conf, text, mode=0o644)
     return conf
 
 
