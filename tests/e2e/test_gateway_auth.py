@@ -513,3 +513,49 @@ def test_kong_counters_move_by_exactly_the_requests_sent(target, http):
                  le="+Inf") == 3  # fmt: skip
     assert delta(before, after, "kong_bandwidth_bytes", route="users-read",
                  direction="egress", consumer="conf-all") > 0  # fmt: skip
+
+
+def test_every_kong_series_the_dashboard_and_alerts_query_is_exported(target, http):
+    if not target.metrics_url:
+        pytest.skip("GATEWAY_CONFORMANCE_METRICS_URL not set")
+    assert http.get(f"{target.url}/users/u7", headers=target.key("conf-all")).ok
+    deploy = Path(__file__).resolve().parents[2] / "deploy"
+    texts = [(deploy / "grafana" / "dashboards" / "micro.json").read_text()]
+    texts += [path.read_text() for path in (deploy / "prometheus" / "rules").glob("*.yml")]
+    queried = {name for text in texts for name in re.findall(r"\bkong_[a-z_]+", text)}
+    series = scrape(target)
+
+    assert queried, "the dashboard queries no kong_* series any more"
+    for name in queried:
+        labels = [dict(ls) for n, ls in series if n == name]
+        assert labels, f"{name} is not exported"
+        # The panels slice by these (sum by (service, route) / (le, service)).
+        assert all({"service", "route"} <= set(ls) for ls in labels), name
+
+
+@local_only
+def test_a_reload_drops_no_request(target):
+    """Keys change while requests flow: every request gets an answer from the old or the new
+    configuration, none is refused by the switch itself."""
+    headers = target.key("conf-all")
+    statuses: Counter[int] = Counter()
+    stop = False
+
+    def load() -> None:
+        with requests.Session() as session:
+            while not stop:
+                statuses[session.get(f"{target.url}/orders/o1", headers=headers).status_code] += 1
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        running = [pool.submit(load) for _ in range(4)]
+        for round_ in range(3):
+            store.create_consumer(target.store, f"conf-new-{round_}", GROUPS)
+            reload_gateway(target.run_dir, target.env)
+        stop = True
+        for future in running:
+            future.result()
+
+    assert set(statuses) == {200}, statuses
+    assert sum(statuses.values()) > 20
+    new_key = target.key("conf-new-2")
+    assert requests.get(f"{target.url}/orders/o1", headers=new_key).status_code == 200
