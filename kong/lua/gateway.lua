@@ -11,9 +11,9 @@ local trace = require "traceparent"
 local _M = {}
 local config -- gateway.json, read once per (re)load by the master in init_by_lua
 
-local IDENTITY_HEADERS = { "X-Consumer-ID", "X-Consumer-Custom-ID", "X-Consumer-Username",
-  "X-Consumer-Groups", "X-Credential-Identifier", "X-Anonymous-Consumer",
-  "X-Authenticated-Groups" }
+local IDENTITY_HEADERS = { "x-consumer-id", "x-consumer-custom-id", "x-consumer-username",
+  "x-consumer-groups", "x-credential-identifier", "x-anonymous-consumer",
+  "x-authenticated-groups" }
 
 function _M.init_worker()
   -- Trace and span ids: seeded per worker from the kernel, not from the clock.
@@ -80,7 +80,7 @@ end
 
 -- key-auth: the `apikey` header -> its consumer, or nil and Kong's reason.
 local function key_consumer()
-  local key = ngx.req.get_headers()["apikey"]
+  local key = ngx.ctx.headers["apikey"]
   if type(key) == "table" then return nil, "Duplicate API key found" end
   if not key or key == "" then return nil, "No API key found in request" end
   local credential = config.keys[key]
@@ -110,7 +110,11 @@ function _M.access(group)
   if not route then return answer(404) end
   ngx.var.gw_route, ngx.var.gw_service = route.name, route.service
   -- A client's identity headers never reach an edge, whatever the route.
-  for _, name in ipairs(IDENTITY_HEADERS) do ngx.req.clear_header(name) end
+  local sent = ngx.req.get_headers()
+  ctx.headers = sent
+  for _, name in ipairs(IDENTITY_HEADERS) do
+    if sent[name] then ngx.req.clear_header(name) end
+  end
 
   local preflight = cors.preflight(config.cors)
   if preflight then

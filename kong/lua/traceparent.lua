@@ -3,10 +3,15 @@
 -- nobody can see); an absent or invalid one is replaced by a new sampled trace.
 local _M = {}
 
+local random, format = math.random, string.format
+
+-- 8 or 16 random bytes as hex, 4 bytes per draw (LuaJIT's random yields 32 clean bits).
 local function random_hex(bytes)
-  local out = {}
-  for i = 1, bytes do out[i] = string.format("%02x", math.random(0, 255)) end
-  return table.concat(out)
+  if bytes == 8 then
+    return format("%08x%08x", random(0, 0xffffffff), random(0, 0xffffffff))
+  end
+  return format("%08x%08x%08x%08x", random(0, 0xffffffff), random(0, 0xffffffff),
+    random(0, 0xffffffff), random(0, 0xffffffff))
 end
 
 function _M.continue(header)
