@@ -212,6 +212,9 @@ def _check_consumers(consumers: list[Mapping]) -> list[str]:
         termination = plugins_of(anonymous).get("request-termination", {})
         if termination.get("status_code") != 401:
             problems.append("consumer anonymous: request-termination must answer 401")
+        added = plugins_of(anonymous).get("response-transformer", {}).get("add", {})
+        if not any(h.startswith("WWW-Authenticate:") for h in added.get("headers") or []):
+            problems.append("consumer anonymous: its 401s must carry WWW-Authenticate")
         if anonymous.get("acls") or anonymous.get("keyauth_credentials"):
             problems.append("consumer anonymous must have no groups and no keys")
     for consumer in consumers:

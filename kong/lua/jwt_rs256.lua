@@ -54,11 +54,7 @@ function _M.verify(data, signature, pem)
   return ok
 end
 
-local function decode_part(part)
-  local raw = b64.decode_base64url(part)
-  if not raw then return nil end
-  return raw
-end
+local decode_part = b64.decode_base64url -- nil when not base64url
 
 -- Split and decode a compact JWT; nil and Kong's "Bad token" reason when malformed.
 function _M.decode(token)
@@ -70,7 +66,7 @@ function _M.decode(token)
   if type(header) ~= "table" or type(claims) ~= "table" or not signature then
     return nil, "Bad token; invalid JSON"
   end
-  if header.typ and header.typ:upper() ~= "JWT" then
+  if header.typ ~= nil and (type(header.typ) ~= "string" or header.typ:upper() ~= "JWT") then
     return nil, "Bad token; invalid typ"
   end
   return { header = header, claims = claims, signature = signature, signed = h64 .. "." .. c64 }

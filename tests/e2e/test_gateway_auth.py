@@ -203,7 +203,7 @@ OTHER_CLAIMS = jwt.utils.base64url_encode(
 ).decode()
 
 
-@pytest.mark.parametrize("mangle", ["payload", "signature", "garbage", "hs256"])
+@pytest.mark.parametrize("mangle", ["payload", "signature", "garbage", "hs256", "typ"])
 def test_a_tampered_or_malformed_token_is_401(target, http, mangle):
     header, payload, signature = token(target).split(".")
     forged = {
@@ -212,6 +212,9 @@ def test_a_tampered_or_malformed_token_is_401(target, http, mangle):
         "signature": f"{header}.{payload}.{signature[:-6]}AAAAAA",
         "garbage": "not.a.jwt",
         "hs256": jwt.encode({"iss": store.LOCAL_ISSUER, "exp": 9999999999}, "k" * 32, "HS256"),
+        "typ": jwt.encode({"iss": store.LOCAL_ISSUER, "exp": 9999999999},
+                          store.private_key_path(target.store).read_bytes(), "RS256",
+                          headers={"typ": 7}),
     }[mangle]  # fmt: skip
 
     assert_unauthorized(target, http.get(f"{target.url}/users/u1", headers=bearer(forged)))

@@ -185,6 +185,7 @@ def route(config: dict, name: str) -> dict:
             "no groups and no keys",
         ),
         (lambda c: c["consumers"].pop(0), "consumer anonymous missing"),
+        (lambda c: c["consumers"][0]["plugins"].pop(1), "must carry WWW-Authenticate"),
         (
             lambda c: consumers(c)["reader"]["plugins"][0]["config"].update(limit_by="ip"),
             "by consumer",
