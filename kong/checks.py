@@ -13,6 +13,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from common import defaults
 from common.auth import acl
 from common.auth.store import ANONYMOUS
@@ -57,6 +59,7 @@ def check_config(config: Any) -> list[str]:
     upstreams = {u.get("name"): u for u in config.get("upstreams") or []}
     problems += _check_upstreams(upstreams)
     problems += _check_services(config.get("services") or [], upstreams)
+    problems += _check_uri_captures(config.get("services") or [], upstreams)
     problems += _check_plugins(config.get("plugins") or [])
     problems += _check_access(config)
     problems += _check_consumers(config.get("consumers") or [])
@@ -107,9 +110,30 @@ def _check_services(services: list[Mapping], upstreams: Mapping[str, Mapping]) -
                     problems.append(f"route {route_name}: path {path!r} must start with / or ~/")
                 elif str(path).startswith("~"):
                     try:
-                        re.compile(str(path)[1:])
+                        # PCRE's (?<name>) named group is spelt (?P<name>) in Python.
+                        re.compile(re.sub(r"\(\?<(?=\w)", "(?P<", str(path)[1:]))
                     except re.error as error:
                         problems.append(f"route {route_name}: bad regex {path!r}: {error}")
+    return problems
+
+
+def _check_uri_captures(services: list[Mapping], upstreams: Mapping[str, Mapping]) -> list[str]:
+    """An upstream hashing on a URI capture: some route reaching it has a path naming it
+    (routes without it, like the edge meta pages, use the fallback)."""
+    problems = []
+    for name, upstream in upstreams.items():
+        if upstream.get("hash_on") != "uri_capture":
+            continue
+        capture = upstream.get("hash_on_uri_capture")
+        paths = [
+            str(path)
+            for service in services
+            if service.get("host") == name
+            for route in service.get("routes") or []
+            for path in route.get("paths") or []
+        ]
+        if not capture or not any(f"(?<{capture}>" in path for path in paths):
+            problems.append(f"upstream {name}: no route path captures {capture!r}")
     return problems
 
 
@@ -248,10 +272,19 @@ def deck_binary() -> str:
     return path
 
 
+# Kong 3 upstream fields Debian's decK 1.4.0 (2021) predates; check_config checks them.
+_NEWER_THAN_DECK = ("hash_on_uri_capture", "hash_fallback_uri_capture")
+
+
 def deck_validate(path: Path) -> None:
     """Run `deck validate` offline on a rendered file; raise RuntimeError with its output."""
+    config = yaml.safe_load(path.read_text(encoding="utf-8"))
+    for upstream in config.get("upstreams") or [] if isinstance(config, dict) else []:
+        for key in _NEWER_THAN_DECK:
+            upstream.pop(key, None)
     result = subprocess.run(
-        [deck_binary(), "validate", "--no-color", "-s", str(path)],
+        [deck_binary(), "validate", "--no-color", "-s", "-"],
+        input=yaml.safe_dump(config, sort_keys=False),
         capture_output=True,
         text=True,
         timeout=30,

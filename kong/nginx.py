@@ -102,7 +102,7 @@ def generate_nginx_conf(
         '    init_worker_by_lua_block { require("gateway").init_worker() }',
     ]
     for upstream in config.get("upstreams") or []:
-        lines += _upstream_block(upstream)
+        lines += _upstream_block(upstream, _capture_paths(upstream, config.get("services") or []))
     locations: list[str] = []
     for index, (paths, routes) in enumerate(route_groups(config).items()):
         services = {service["host"] for service, _ in routes}
@@ -145,21 +145,50 @@ def _status_server(status_listen: str) -> list[str]:
     ]
 
 
-def _upstream_block(upstream: Mapping[str, Any]) -> list[str]:
+def _upstream_block(upstream: Mapping[str, Any], capture_paths: list[str]) -> list[str]:
     # nginx refuses weight=0, so a disabled target is simply left out.
     servers = [
         f"        server {t['target']} weight={t['weight']};"
         for t in upstream["targets"]
         if t["weight"] > 0
     ]
+    lines, balancing = [], []
+    if upstream.get("hash_on") == "uri_capture":
+        # Kong's uri_capture hashing: the same route regex, its named capture as the key. An
+        # empty key (no userId) makes nginx's consistent hash fall back to weighted round-robin;
+        # each server owns weight x 160 ring points (ngx_http_upstream_hash_module.c).
+        key = f"$hash_{upstream['name'].replace('-', '_')}"
+        lines += [f"    map $uri {key} {{"]
+        lines += [
+            f'        "~^{_plain(path[1:])}" ${upstream["hash_on_uri_capture"]};'
+            for path in capture_paths
+        ]
+        lines += ['        default "";', "    }"]
+        balancing = [f"        hash {key} consistent;"]
     return [
+        *lines,
         f"    upstream {upstream['name']} {{",
+        *balancing,
         *servers,
         f"        keepalive {_UPSTREAM_KEEPALIVE};",
         # Shorter than gunicorn's 2 s keep-alive so nginx never reuses a socket being closed.
         "        keepalive_timeout 1s;",
         "    }",
     ]
+
+
+def _capture_paths(upstream: Mapping[str, Any], services: list[Mapping[str, Any]]) -> list[str]:
+    """The regex paths of the routes to `upstream` that name its hash_on_uri_capture."""
+    capture = f"(?<{upstream.get('hash_on_uri_capture')}>"
+    paths = [
+        str(path)
+        for service in services
+        if service.get("host") == upstream["name"]
+        for route in service.get("routes") or []
+        for path in route.get("paths") or []
+        if capture in str(path)
+    ]
+    return list(dict.fromkeys(paths))
 
 
 def route_groups(config: Mapping[str, Any]) -> dict[tuple[str, ...], list[RouteEntry]]:

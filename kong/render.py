@@ -60,6 +60,19 @@ CORS = {
     "preflight_continue": False,
 }  # fmt: skip
 
+# One regex for every /users route: /users, /users/, /users/{userId}[/...]; the named capture
+# is what sticky balancing hashes on (Kong `hash_on: uri_capture`, kong/nginx.py's map).
+USER_ID_CAPTURE = "userId"
+USERS_PATH = f"~/users(?:/(?<{USER_ID_CAPTURE}>[^/]+))?(?:/|$)"
+STICKY_BALANCING = (
+    "    algorithm: consistent-hashing",
+    "    hash_on: uri_capture",
+    f"    hash_on_uri_capture: {USER_ID_CAPTURE}",
+    # No userId (POST /users/): the correlation-id plugin's fresh uuid spreads it by weight.
+    "    hash_fallback: header",
+    "    hash_fallback_header: X-Request-ID",
+)
+ROUND_ROBIN_BALANCING = ("    algorithm: round-robin",)
 _PLACEHOLDER = re.compile(r"\{\{\s*(\w+)\s*\}\}")
 _TARGET = re.compile(r"^[A-Za-z0-9_.-]+:[0-9]{1,5}$")
 
@@ -87,6 +100,15 @@ def parse_target(name: str, raw: str) -> str:
     if _TARGET.match(raw) and 0 < int(raw.rsplit(":", 1)[1]) < 65536:
         return raw
     raise ValueError(f"{name} must look like host:port (e.g. 127.0.0.1:8101), got {raw!r}.")
+
+
+def parse_switch(name: str, raw: object) -> bool:
+    text = str(raw).strip().lower()
+    if text in ("1", "true", "on", "yes"):
+        return True
+    if text in ("0", "false", "off", "no"):
+        return False
+    raise ValueError(f"{name} must be on or off (1/0, true/false), got {raw!r}.")
 
 
 def template_text() -> str:
@@ -142,6 +164,7 @@ def render(
     store: CredentialStore | None = None,
     cors_origins: tuple[str, ...] = DEFAULT_CORS_ORIGINS,
     traces_endpoint: str | None = None,
+    sticky: bool = True,
 ) -> str:
     """Fill the template and return kong.yml text; ValueError if the result breaks a rule.
 
@@ -163,6 +186,8 @@ def render(
         "cors": _flow({"origins": list(cors_origins), **CORS}),
         "tracing_plugins": tracing_plugins(traces_endpoint),
         "consumers": _consumers_yaml(store or CredentialStore()),
+        "users_path": USERS_PATH,
+        "users_balancing": "\n".join(STICKY_BALANCING if sticky else ROUND_ROBIN_BALANCING),
     }
 
     def substitute(match: re.Match[str]) -> str:
@@ -206,14 +231,27 @@ def read_store(path: Path) -> CredentialStore | None:
 
 def render_from_env(env: Mapping[str, str], run_dir: Path | None = None) -> str:
     """Render with every setting taken from env (local defaults: edges on 127.0.0.1)."""
-    return render(
-        env.get("P_VALUE", DEFAULT_P_VALUE),
+    return render_for_targets(
+        env,
         f"127.0.0.1:{env.get('EDGE_V1_PORT', DEFAULT_EDGE_V1_PORT)}",
         f"127.0.0.1:{env.get('EDGE_V2_PORT', DEFAULT_EDGE_V2_PORT)}",
+        run_dir,
+    )
+
+
+def render_for_targets(
+    env: Mapping[str, str], v1_target: str, v2_target: str, run_dir: Path | None = None
+) -> str:
+    """Render for the given edges with the other settings from env (Kong in compose)."""
+    return render(
+        env.get("P_VALUE", DEFAULT_P_VALUE),
+        v1_target,
+        v2_target,
         env.get("GATEWAY_RATE_LIMIT_PER_SECOND", DEFAULT_RATE_LIMIT_PER_SECOND),
         store=read_store(credentials_path(env, run_dir)),
         cors_origins=parse_origins(env.get("CORS_ORIGINS")),
         traces_endpoint=env.get("KONG_OTEL_TRACES_ENDPOINT") or None,
+        sticky=parse_switch("GATEWAY_STICKY_USERS", env.get("GATEWAY_STICKY_USERS", "on")),
     )
 
 
@@ -250,6 +288,12 @@ def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
         ".run/auth/credentials.json; none = no consumer, every protected route 401)",
     )
     parser.add_argument(
+        "--sticky-users",
+        default=env.get("GATEWAY_STICKY_USERS", "on"),
+        help="on: one user stays on one generation (hash on the path's userId); off: "
+        "weighted round-robin per request (default: $GATEWAY_STICKY_USERS or on)",
+    )
+    parser.add_argument(
         "--k8s-weights",
         action="store_true",
         help="render the Kubernetes HTTPRoute weights patch (deploy/k8s) instead of kong.yml",
@@ -279,6 +323,7 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
                 store=store,
                 cors_origins=parse_origins(env.get("CORS_ORIGINS")),
                 traces_endpoint=env.get("KONG_OTEL_TRACES_ENDPOINT") or None,
+                sticky=parse_switch("--sticky-users", args.sticky_users),
             )
     except ValueError as error:
         print(f"kong-render: {error}", file=sys.stderr)

@@ -13,8 +13,10 @@ from kong.nginx import generate_nginx_conf
 from kong.render import render
 
 
-def conf_for(p_value: int, tmp_path: Path) -> str:
-    config = yaml.safe_load(render(p_value, "127.0.0.1:9101", "127.0.0.1:9102", 300))
+def conf_for(p_value: int, tmp_path: Path, sticky: bool = True) -> str:
+    config = yaml.safe_load(
+        render(p_value, "127.0.0.1:9101", "127.0.0.1:9102", 300, sticky=sticky)
+    )
     return generate_nginx_conf(config, listen="127.0.0.1:9100", prefix=tmp_path)
 
 
@@ -90,8 +92,8 @@ def test_metrics_are_served_only_on_the_status_listener(tmp_path):
 def test_paths_keep_kong_semantics(tmp_path):
     conf = conf_for(50, tmp_path)
 
-    assert "location ^~ /users/ {" in conf
-    assert "location = /users {" in conf
+    # /users, /users/ and /users/{userId}[/...]: one regex, as in the Kong file
+    assert 'location ~ "^/users(?:/(?<userId>[^/]+))?(?:/|$)" {' in conf
     assert "location = /orders {" in conf
     assert 'location ~ "^/(health|openapi\\.json)$" {' in conf
     assert "ready" not in conf  # the edge's own probe, not routed
@@ -186,3 +188,22 @@ def test_client_timeouts_default_to_kongs_60_seconds(tmp_path):
     assert "client_header_timeout 60000ms;" in default
     assert "client_body_timeout 60000ms;" in default
     assert "client_body_timeout 1500ms;" in short
+
+
+def test_sticky_users_hash_the_path_user_id_consistently(tmp_path):
+    conf = conf_for(50, tmp_path)
+    key = block(conf, "map $uri $hash_users_upstream {")
+    users = block(conf, "upstream users-upstream {")
+
+    assert '"~^/users(?:/(?<userId>[^/]+))?(?:/|$)" $userId;' in key
+    assert 'default "";' in key  # no userId: an empty key, i.e. weighted round-robin
+    assert "hash $hash_users_upstream consistent;" in users
+    # only the split upstream is sticky; pinned and orders upstreams stay round-robin
+    assert "hash " not in block(conf, "upstream orders-upstream {")
+
+
+def test_sticky_users_off_is_weighted_round_robin(tmp_path):
+    conf = conf_for(50, tmp_path, sticky=False)
+
+    assert "hash " not in block(conf, "upstream users-upstream {")
+    assert "$hash_users_upstream" not in conf
