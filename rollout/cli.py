@@ -149,9 +149,16 @@ def _steps(
 ) -> int:
     baseline = "v1" if candidate == "v2" else "v2"
     last_good, in_force = start, start
-    reference_p99: float | None = None
     max_wait = args.max_wait if args.max_wait is not None else 5 * args.hold
     try:
+        # One hold at the weight in force first: the baseline's p99 to compare the candidate
+        # with, even when a step leaves the baseline no traffic (the last step, 0 or 100).
+        before = source.snapshot()
+        time.sleep(args.hold)
+        stats = source.window(before, source.snapshot())
+        slowest_baseline = _baseline_p99(stats, baseline, budget)
+        record.write("baseline", start, stats)
+        say(f"  baseline at P_VALUE {start}: {_summary(stats)}")
         for weight in weights:
             _apply(gateway, args.run_dir, weight, record, "step")
             in_force = weight
@@ -166,9 +173,11 @@ def _steps(
                     record.write(FAIL, weight, reason=reason)
                     _rollback(gateway, args.run_dir, last_good, record, reason)
                     return EXIT_ROLLED_BACK
-                if stats[baseline].requests >= budget.min_requests and stats[baseline].p99:
-                    reference_p99 = stats[baseline].p99
-                verdict = judge(stats, candidate, budget, reference_p99)
+                now = _baseline_p99(stats, baseline, budget)
+                slowest_baseline = max(filter(None, (now, slowest_baseline)), default=None)
+                # Same window, same machine load: a fair comparison. Without baseline traffic
+                # (the last step) only one across time is left: against its slowest p99 seen.
+                verdict = judge(stats, candidate, budget, now or slowest_baseline)
                 record.write(verdict.decision, weight, stats, reason=verdict.reason)
                 say(
                     f"  P_VALUE {weight} after {waited:g} s: {verdict.decision}: "
@@ -202,6 +211,13 @@ def _apply(
     save_state(run_dir, gateway.name, weight)
     record.write(event, weight)
     say(f"P_VALUE {weight} applied on the {gateway.name}")
+
+
+def _baseline_p99(
+    stats: dict[str, GenerationStats], baseline: str, budget: Budget
+) -> float | None:
+    mine = stats[baseline]
+    return mine.p99 if mine.requests >= budget.min_requests else None
 
 
 def _rollback(

@@ -48,6 +48,7 @@ def test_healthy_v2_reaches_to_and_the_measured_split_follows(tmp_path):
     share_v1 = sum(c["v1"] for c in seen.values()) / len(seen) * 100
     assert 27 <= share_v1 <= 33, share_v1  # ±3 points of P_VALUE 30, over 2000 users
     assert [e for e in events(record) if e[0] != "start"] == [
+        ("baseline", 100),
         ("step", 65),
         ("pass", 65),
         ("step", 30),
@@ -105,6 +106,7 @@ def test_too_little_traffic_waits_and_never_passes(tmp_path):
         assert weight_in_force(gateway) == 100
 
     assert events(record)[1:] == [
+        ("baseline", 100),
         ("step", 50),
         ("wait", 50),
         ("wait", 50),
@@ -167,6 +169,7 @@ def test_sticky_users_stay_put_and_a_weight_change_moves_only_its_share(tmp_path
     share_v1 = Counter(next(iter(c)) for c in at_50.values())["v1"] / 400 * 100
     assert 42 <= share_v1 <= 58, share_v1  # the share of users follows the weight
     moved = [(next(iter(at_50[u])), next(iter(at_25[u]))) for u in at_50 if at_50[u] != at_25[u]]
+    print(f"50 -> 25: {len(moved)} of 400 users moved")
     assert set(moved) == {("v1", "v2")}  # consistent hashing: only towards the gaining side
     assert 17 <= len(moved) / 400 * 100 <= 33, len(moved)  # ~25 % of users: the weight moved
 
@@ -185,7 +188,7 @@ def test_twenty_reloads_under_load_fail_no_request(tmp_path):
             for weight in [30, 70] * 10:
                 local.apply(weight)
                 time.sleep(0.1)
-    assert sum(load.versions.values()) > 500
+    assert sum(load.versions.values()) > 200
     assert load.failures == []
     print(
         f"{sum(load.versions.values())} requests, {load.retried} resent after a keep-alive close"
