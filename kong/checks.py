@@ -18,7 +18,7 @@ import yaml
 from common import defaults
 from common.auth import acl
 from common.auth.store import ANONYMOUS
-from kong.routing import plugins_of, routes, select_route
+from kong.routing import plugins_of, python_regex, routes, select_route
 
 FORMAT_VERSION = "3.0"
 MAX_WEIGHT = 1000
@@ -110,8 +110,7 @@ def _check_services(services: list[Mapping], upstreams: Mapping[str, Mapping]) -
                     problems.append(f"route {route_name}: path {path!r} must start with / or ~/")
                 elif str(path).startswith("~"):
                     try:
-                        # PCRE's (?<name>) named group is spelt (?P<name>) in Python.
-                        re.compile(re.sub(r"\(\?<(?=\w)", "(?P<", str(path)[1:]))
+                        re.compile(python_regex(str(path)[1:]))
                     except re.error as error:
                         problems.append(f"route {route_name}: bad regex {path!r}: {error}")
     return problems

@@ -24,12 +24,17 @@ def rank(route: Mapping[str, Any]) -> tuple[bool, bool]:
     return bool(route.get("headers")), bool(route.get("methods"))
 
 
+def python_regex(pcre: str) -> str:
+    """A Kong (PCRE) path regex in Python's dialect: `(?<name>` is spelt `(?P<name>`."""
+    return re.sub(r"\(\?<(?=\w)", "(?P<", pcre)
+
+
 def path_match_length(spec: str, path: str) -> int:
     """How much of `path` a Kong path (`/prefix` or `~regex`, anchored at the start) matches;
     -1 when it does not."""
     if spec.startswith("~"):
         try:
-            found = re.match(spec[1:], path)
+            found = re.match(python_regex(spec[1:]), path)
         except re.error:
             return -1  # reported by kong.checks as a bad regex
         return found.end() if found else -1
