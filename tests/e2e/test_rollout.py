@@ -23,7 +23,8 @@ FAST = ["--hold", "2", "--p99-floor-ms", "25"]
 
 
 def rollout(gateway, *args: str, record) -> int:
-    return main([*args, *FAST, *gateway.rollout_args(), "--record", str(record)], env=gateway.env)
+    """Run micro-rollout in-process on `gateway`; `args` override the short FAST hold."""
+    return main([*FAST, *args, *gateway.rollout_args(), "--record", str(record)], env=gateway.env)
 
 
 def weight_in_force(gateway) -> int:
@@ -98,10 +99,9 @@ def test_v2_slower_by_200_ms_rolls_back_on_p99(tmp_path):
 def test_too_little_traffic_waits_and_never_passes(tmp_path):
     record = tmp_path / "r.jsonl"
     with gateway_on_app_edges(tmp_path, "100") as gateway:
-        code = main(
-            ["--to", "0", "--step", "50", "--hold", "1", "--max-wait", "3",
-             "--min-requests", "200", *gateway.rollout_args(), "--record", str(record)],
-            env=gateway.env,
+        code = rollout(
+            gateway, "--to", "0", "--step", "50", "--hold", "1", "--max-wait", "3",
+            "--min-requests", "200", record=record,
         )  # fmt: skip
         assert code == 3
         assert weight_in_force(gateway) == 100
@@ -128,10 +128,9 @@ def test_a_waiting_step_passes_once_traffic_arrives(tmp_path):
             stack.enter_context(load.running())
 
         threading.Thread(target=start_load_once_it_waits, daemon=True).start()
-        code = main(
-            ["--to", "50", "--step", "50", "--hold", "1", "--max-wait", "30",
-             "--min-requests", "50", *gateway.rollout_args(), "--record", str(record)],
-            env=gateway.env,
+        code = rollout(
+            gateway, "--to", "50", "--step", "50", "--hold", "1", "--max-wait", "30",
+            "--min-requests", "50", record=record,
         )  # fmt: skip
     assert code == 0
     decisions = [e for e, _ in events(record) if e in ("wait", "pass")]
