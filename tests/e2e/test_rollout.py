@@ -49,7 +49,8 @@ def test_healthy_v2_reaches_to_and_the_measured_split_follows(tmp_path):
 
     share_v1 = sum(c["v1"] for c in seen.values()) / len(seen) * 100
     assert 27 <= share_v1 <= 33, share_v1  # ±3 points of P_VALUE 30, over 2000 users
-    assert [e for e in events(record) if e[0] != "start"] == [
+    # a busy machine may make a step wait for --min-requests first: waiting is not failing
+    assert [e for e in events(record) if e[0] not in ("start", "wait")] == [
         ("baseline", 100),
         ("step", 65),
         ("pass", 65),
