@@ -69,7 +69,11 @@ def test_the_lua_module_is_loaded_and_every_route_location_runs_the_plugins(tmp_
         "load_module /usr/lib/nginx/modules/ngx_http_lua_module.so;"
     )
     assert f'init_by_lua_block {{ require("gateway").init("{tmp_path}/gateway.json") }}' in conf
-    for location in ('location ~ "^/users(?:/(?<userId>[^/]+))?(?:/|$)" {', "location = /orders {", "location ^~ /docs {"):
+    for location in (
+        'location ~ "^/users(?:/(?<userId>[^/]+))?(?:/|$)" {',
+        "location = /orders {",
+        "location ^~ /docs {",
+    ):
         assert 'access_by_lua_block { require("gateway").access(' in block(conf, location)
     assert "access_by_lua" not in block(conf, "location / {")  # unrouted: Kong's 404
 
