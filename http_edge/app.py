@@ -12,6 +12,7 @@ from http_edge import docs, ops, orders, users
 from http_edge.auth import register_auth
 from http_edge.config import MAX_BODY_BYTES, EdgeSettings
 from http_edge.context import register_request_hooks
+from http_edge.faults import Faults, register_faults
 from http_edge.log import configure_logging
 from http_edge.metrics import EdgeMetrics, register_metrics
 from http_edge.openapi import build_openapi
@@ -56,6 +57,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     register_tracing(app, f"edge-{settings.users_version}")
     register_auth(app, settings.credentials_file)  # after the request id is set
     register_metrics(app, metrics, settings.users_version)
+    register_faults(app, Faults.from_env(config))
     register_error_handlers(app)
     for blueprint in (users.bp, orders.bp, ops.bp, docs.bp):
         app.register_blueprint(blueprint)

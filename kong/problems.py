@@ -18,7 +18,9 @@ GATEWAY_PROBLEMS: dict[int, tuple[str, str]] = {
         f"The request body is over the {MAX_BODY_BYTES // 1024} KiB limit.",
     ),
     414: ("URI Too Long", "The request URI is too long."),
-    429: ("Too Many Requests", "Rate limit exceeded; retry after the Retry-After delay."),
+    401: ("Unauthorized", "Unauthorized"),  # Kong's acl message for a failed authentication
+    403: ("Forbidden", "You cannot consume this service"),  # Kong's acl message
+    429: ("Too Many Requests", "API rate limit exceeded"),  # Kong's rate-limiting message
     431: ("Request Header Fields Too Large", "A request header or cookie is too large."),
     500: ("Internal Server Error", "The gateway failed to handle the request."),
     501: ("Not Implemented", "Transfer-Encoding other than chunked is not supported."),
@@ -35,14 +37,23 @@ NGINX_STATUS_ALIASES = {494: 431, 502: 503}
 RETRY_AFTER_SECONDS = {429: 1, 503: 5}
 
 
+# Kong's own errors (kong.response.error) through kong.conf's error_template_json: Kong fills
+# in only the message and the request id, so `title` is fixed and `status` is absent.
+ERROR_TEMPLATE_JSON = (
+    '{"type":"about:blank","title":"Refused by the gateway","detail":"%s","requestId":"%s"}\n'
+)
+
+
+def problem_body(status: int, detail: str | None = None, request_id: str | None = None) -> dict:
+    """The project's problem+json shape; `detail` defaults to the table's."""
+    title, default_detail = GATEWAY_PROBLEMS[status]
+    body: dict = {"type": "about:blank", "title": title, "status": status}
+    body["detail"] = default_detail if detail is None else detail
+    if request_id is not None:
+        body["requestId"] = request_id
+    return body
+
+
 def problem_json(status: int, request_id: str) -> str:
     """The body for `status`; `request_id` is spliced in as is (an nginx variable)."""
-    title, detail = GATEWAY_PROBLEMS[status]
-    body = {
-        "type": "about:blank",
-        "title": title,
-        "status": status,
-        "detail": detail,
-        "requestId": request_id,
-    }
-    return json.dumps(body, separators=(",", ":"))
+    return json.dumps(problem_body(status, request_id=request_id), separators=(",", ":"))

@@ -1,8 +1,13 @@
-"""Render the Kong declarative template for a P_VALUE: `kong-render` / `python -m kong.render`."""
+"""Render the Kong declarative template: `kong-render` / `python -m kong.render`.
+
+Weights from P_VALUE, consumers from the credentials store (common/auth/store.py), browser
+origins from CORS_ORIGINS, the opentelemetry plugin when KONG_OTEL_TRACES_ENDPOINT is set.
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import sys
@@ -13,7 +18,9 @@ from pathlib import Path
 import yaml
 
 from common import defaults
-from kong.checks import REQUEST_SIZE_LIMIT_BYTES, ConfigProblem, check_config
+from common.auth.store import ANONYMOUS, ENV_VAR, CredentialStore, load_store, store_path
+from kong.checks import IDENTITY_HEADERS, REQUEST_SIZE_LIMIT_BYTES, ConfigProblem, check_config
+from kong.consumers import KEY_REALM, render_consumers
 
 TEMPLATE_NAME = "kong.yml.tmpl"
 DEFAULT_P_VALUE = defaults.P_VALUE
@@ -21,6 +28,51 @@ DEFAULT_RATE_LIMIT_PER_SECOND = 2000
 DEFAULT_EDGE_V1_PORT = defaults.EDGE_V1_PORT
 DEFAULT_EDGE_V2_PORT = defaults.EDGE_V2_PORT
 
+# Browsers may call the API from these origins unless CORS_ORIGINS says otherwise.
+DEFAULT_CORS_ORIGINS = ("http://localhost:8000", "http://127.0.0.1:8000")
+# Credentials only in headers: a key or token in a URL ends up in logs and browser history.
+KEY_AUTH = {
+    "key_names": ["apikey"],
+    # The edge verifies the key itself from the same store (docs/security.md, "hide_credentials").
+    "hide_credentials": False,
+    "key_in_header": True,
+    "key_in_query": False,
+    "key_in_body": False,
+    "anonymous": ANONYMOUS,
+    "realm": KEY_REALM,
+}
+JWT = {
+    "header_names": ["authorization"],
+    "uri_param_names": [],
+    "cookie_names": [],
+    "key_claim_name": "iss",
+    "claims_to_verify": ["exp"],
+    "anonymous": ANONYMOUS,
+}
+CORS = {
+    "methods": ["GET", "HEAD", "POST", "PUT", "OPTIONS"],
+    "headers": ["apikey", "Authorization", "Content-Type", "X-Request-ID", "X-Users-Version",
+                "traceparent", "tracestate"],
+    "exposed_headers": ["X-Request-ID", "RateLimit-Limit", "RateLimit-Remaining",
+                        "RateLimit-Reset", "Retry-After", "X-Users-Version"],
+    "max_age": 3600,
+    "credentials": False,
+    "preflight_continue": False,
+}  # fmt: skip
+
+# One regex for every /users route: /users, /users/, /users/{userId}[/...]; the named capture
+# is what sticky balancing hashes on (Kong `hash_on: uri_capture`, kong/nginx.py's map).
+USER_ID_CAPTURE = "userId"
+USERS_PATH = f"~/users(?:/(?<{USER_ID_CAPTURE}>[^/]+))?(?:/|$)"
+STICKY_BALANCING = (
+    "    algorithm: consistent-hashing",
+    "    hash_on: uri_capture",
+    f"    hash_on_uri_capture: {USER_ID_CAPTURE}",
+    # No userId (POST /users/): the correlation-id plugin's fresh uuid spreads it by weight.
+    "    hash_fallback: header",
+    "    hash_fallback_header: X-Request-ID",
+)
+ROUND_ROBIN_BALANCING = ("    algorithm: round-robin",)
 _PLACEHOLDER = re.compile(r"\{\{\s*(\w+)\s*\}\}")
 _TARGET = re.compile(r"^[A-Za-z0-9_.-]+:[0-9]{1,5}$")
 
@@ -50,8 +102,57 @@ def parse_target(name: str, raw: str) -> str:
     raise ValueError(f"{name} must look like host:port (e.g. 127.0.0.1:8101), got {raw!r}.")
 
 
+def parse_switch(name: str, raw: object) -> bool:
+    text = str(raw).strip().lower()
+    if text in ("1", "true", "on", "yes"):
+        return True
+    if text in ("0", "false", "off", "no"):
+        return False
+    raise ValueError(f"{name} must be on or off (1/0, true/false), got {raw!r}.")
+
+
 def template_text() -> str:
     return resources.files("kong").joinpath(TEMPLATE_NAME).read_text(encoding="utf-8")
+
+
+def parse_origins(raw: str | None) -> tuple[str, ...]:
+    """CORS_ORIGINS: comma-separated `scheme://host[:port]` origins (or a single `*`)."""
+    if raw is None or not raw.strip():
+        return DEFAULT_CORS_ORIGINS
+    origins = tuple(o.strip().rstrip("/") for o in raw.split(",") if o.strip())
+    for origin in origins:
+        if origin != "*" and not re.fullmatch(r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?", origin):
+            raise ValueError(f"CORS_ORIGINS: {origin!r} is not an origin like https://app.example")
+    return origins
+
+
+def tracing_plugins(traces_endpoint: str | None) -> str:
+    """Kong's opentelemetry plugin (compose): continue a client's W3C traceparent or start one."""
+    if not traces_endpoint:
+        return ""
+    if not re.fullmatch(r"https?://\S+", traces_endpoint):
+        raise ValueError(
+            f"KONG_OTEL_TRACES_ENDPOINT must be an http(s) URL, got {traces_endpoint!r}"
+        )
+    plugin = {
+        "name": "opentelemetry",
+        "config": {
+            "traces_endpoint": traces_endpoint,
+            "resource_attributes": {"service.name": "kong"},
+            "propagation": {"extract": ["w3c"], "inject": ["w3c"], "default_format": "w3c"},
+        },
+    }
+    return f"  - {_flow(plugin)}\n"
+
+
+def _flow(value: object) -> str:
+    # JSON is YAML: one line the template can hold, quoting every string safely.
+    return json.dumps(value, separators=(", ", ": "))
+
+
+def _consumers_yaml(store: CredentialStore) -> str:
+    text = yaml.safe_dump(render_consumers(store), sort_keys=False, width=1000)
+    return "".join(f"  {line}\n" for line in text.splitlines())
 
 
 def render(
@@ -59,8 +160,17 @@ def render(
     v1_target: str,
     v2_target: str,
     rate_limit_per_second: int = DEFAULT_RATE_LIMIT_PER_SECOND,
+    *,
+    store: CredentialStore | None = None,
+    cors_origins: tuple[str, ...] = DEFAULT_CORS_ORIGINS,
+    traces_endpoint: str | None = None,
+    sticky: bool = True,
 ) -> str:
-    """Fill the template and return kong.yml text; ValueError if the result breaks a rule."""
+    """Fill the template and return kong.yml text; ValueError if the result breaks a rule.
+
+    Without a `store` no consumer but the anonymous placeholder exists: every protected
+    route answers 401 (fail closed).
+    """
     p_value = parse_p_value(p_value)
     values = {
         "p_value": p_value,
@@ -70,6 +180,14 @@ def render(
         "v2_target": parse_target("v2 target", v2_target),
         "rate_limit_per_second": parse_positive_int("rate limit", rate_limit_per_second),
         "body_limit_kib": REQUEST_SIZE_LIMIT_BYTES // 1024,
+        "key_auth": _flow(KEY_AUTH),
+        "jwt": _flow(JWT),
+        "identity_headers": _flow(list(IDENTITY_HEADERS)),
+        "cors": _flow({"origins": list(cors_origins), **CORS}),
+        "tracing_plugins": tracing_plugins(traces_endpoint),
+        "consumers": _consumers_yaml(store or CredentialStore()),
+        "users_path": USERS_PATH,
+        "users_balancing": "\n".join(STICKY_BALANCING if sticky else ROUND_ROBIN_BALANCING),
     }
 
     def substitute(match: re.Match[str]) -> str:
@@ -97,13 +215,43 @@ def render_k8s_weights(p_value: int) -> str:
     return "\n".join(lines) + "\n"
 
 
-def render_from_env(env: Mapping[str, str]) -> str:
+def credentials_path(env: Mapping[str, str], run_dir: Path | None = None) -> Path:
+    """$AUTH_CREDENTIALS_FILE from `env`, else the store under `run_dir` (default .run)."""
+    explicit = str(env.get(ENV_VAR, "")).strip()
+    return Path(explicit) if explicit else store_path(run_dir)
+
+
+def read_store(path: Path) -> CredentialStore | None:
+    """The store at `path`, or None when there is none yet (a malformed one raises)."""
+    try:
+        return load_store(path)
+    except FileNotFoundError:
+        return None
+
+
+def render_from_env(env: Mapping[str, str], run_dir: Path | None = None) -> str:
     """Render with every setting taken from env (local defaults: edges on 127.0.0.1)."""
-    return render(
-        env.get("P_VALUE", DEFAULT_P_VALUE),
+    return render_for_targets(
+        env,
         f"127.0.0.1:{env.get('EDGE_V1_PORT', DEFAULT_EDGE_V1_PORT)}",
         f"127.0.0.1:{env.get('EDGE_V2_PORT', DEFAULT_EDGE_V2_PORT)}",
+        run_dir,
+    )
+
+
+def render_for_targets(
+    env: Mapping[str, str], v1_target: str, v2_target: str, run_dir: Path | None = None
+) -> str:
+    """Render for the given edges with the other settings from env (Kong in compose)."""
+    return render(
+        env.get("P_VALUE", DEFAULT_P_VALUE),
+        v1_target,
+        v2_target,
         env.get("GATEWAY_RATE_LIMIT_PER_SECOND", DEFAULT_RATE_LIMIT_PER_SECOND),
+        store=read_store(credentials_path(env, run_dir)),
+        cors_origins=parse_origins(env.get("CORS_ORIGINS")),
+        traces_endpoint=env.get("KONG_OTEL_TRACES_ENDPOINT") or None,
+        sticky=parse_switch("GATEWAY_STICKY_USERS", env.get("GATEWAY_STICKY_USERS", "on")),
     )
 
 
@@ -134,6 +282,18 @@ def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
         f"{DEFAULT_RATE_LIMIT_PER_SECOND})",
     )
     parser.add_argument(
+        "--credentials",
+        default=None,
+        help="credentials store to render consumers from (default: $AUTH_CREDENTIALS_FILE or "
+        ".run/auth/credentials.json; none = no consumer, every protected route 401)",
+    )
+    parser.add_argument(
+        "--sticky-users",
+        default=env.get("GATEWAY_STICKY_USERS", "on"),
+        help="on: one user stays on one generation (hash on the path's userId); off: "
+        "weighted round-robin per request (default: $GATEWAY_STICKY_USERS or on)",
+    )
+    parser.add_argument(
         "--k8s-weights",
         action="store_true",
         help="render the Kubernetes HTTPRoute weights patch (deploy/k8s) instead of kong.yml",
@@ -151,11 +311,19 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
         if args.k8s_weights:
             text = render_k8s_weights(parse_p_value(args.p_value))
         else:
+            path = Path(args.credentials) if args.credentials else credentials_path(env)
+            store = read_store(path)
+            if store is None:
+                print(f"kong-render: no credentials store at {path}", file=sys.stderr)
             text = render(
                 args.p_value,
                 args.v1_target,
                 args.v2_target,
                 parse_positive_int("rate limit per second", args.rate_limit_per_second),
+                store=store,
+                cors_origins=parse_origins(env.get("CORS_ORIGINS")),
+                traces_endpoint=env.get("KONG_OTEL_TRACES_ENDPOINT") or None,
+                sticky=parse_switch("--sticky-users", args.sticky_users),
             )
     except ValueError as error:
         print(f"kong-render: {error}", file=sys.stderr)
@@ -167,11 +335,14 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
     return 0
 
 
-def write_atomically(path: Path, text: str) -> None:
-    # A reloading gateway must never read a half-written file.
+def write_atomically(path: Path, text: str, mode: int = 0o600) -> None:
+    # A reloading gateway must never read a half-written file; 0600: it holds API keys.
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        os.fchmod(handle.fileno(), mode)
+        handle.write(text)
     tmp.replace(path)
 
 

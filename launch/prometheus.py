@@ -20,11 +20,17 @@ DEFAULT_PORT = 9090
 RABBITMQ_METRICS = ("127.0.0.1:15692", "/metrics/per-object")
 RULES = ROOT / "deploy" / "prometheus" / "rules"
 # Each process's /metrics sits just above PROMETHEUS_PORT: one setting moves them all.
+# The gateway's kong_* series: its Lua status listener (kong/nginx.py), 127.0.0.1 only.
+GATEWAY = "gateway"
 OFFSETS: Mapping[str, int] = MappingProxyType(
-    {name: index for index, name in enumerate((*SERVICES, *EDGES), start=1)}
+    {name: index for index, name in enumerate((*SERVICES, *EDGES, GATEWAY), start=1)}
 )
 PORT_VARIABLE: Mapping[str, str] = MappingProxyType(
-    {**dict.fromkeys(SERVICES, "METRICS_PORT"), **dict.fromkeys(EDGES, "EDGE_METRICS_PORT")}
+    {
+        **dict.fromkeys(SERVICES, "METRICS_PORT"),
+        **dict.fromkeys(EDGES, "EDGE_METRICS_PORT"),
+        GATEWAY: "GATEWAY_STATUS_PORT",
+    }
 )
 
 
@@ -60,6 +66,7 @@ def scrape_config(prometheus_port: int, rules: Path = RULES) -> dict:
             },
             job("workers", SERVICES),
             job("edge", EDGES),
+            job("gateway", (GATEWAY,)),
             {
                 "job_name": "rabbitmq",
                 "metrics_path": RABBITMQ_METRICS[1],
@@ -96,7 +103,10 @@ def prometheus(run_dir: Path, port: int, executable: str) -> Component:
 def with_prometheus(
     components: Iterable[Component], run_dir: Path, port: int, executable: str
 ) -> tuple[Component, ...]:
-    """`components` with each worker and edge serving /metrics on its port, then Prometheus."""
+    """`components` with each worker, edge and the gateway serving /metrics on its port, then
+    Prometheus."""
+    from kong.local_gateway import prepare_gateway
+
     ports = metrics_ports(port)
     served = []
     for component in components:
@@ -104,5 +114,9 @@ def with_prometheus(
             extra = {PORT_VARIABLE[component.name]: str(ports[component.name])}
             env = MappingProxyType({**component.env, **extra})
             component = dataclasses.replace(component, env=env)
+            if component.name == GATEWAY:  # its conf is rendered from env just before start
+                component = dataclasses.replace(
+                    component, prepare=partial(prepare_gateway, run_dir, env)
+                )
         served.append(component)
     return (*served, prometheus(run_dir, port, executable))

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs everything the stack and the tests need: the venv, Debian packages (nginx-light,
-# deck) and a running RabbitMQ with its management plugin. Safe to re-run.
+# its Lua module, deck) and a running RabbitMQ with its management plugin. Safe to re-run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -92,7 +92,9 @@ chromium_browser() {
 python_env
 # The offline Kubernetes manifest checks' own tools (deploy/k8s/tools/install.sh).
 if [ "$EXTRAS" = test ]; then deploy/k8s/tools/install.sh; fi
-apt_install nginx-light deck
+# The local gateway's auth, rate limits, CORS, tracing and kong_* metrics run in Lua
+# (kong/lua/): OpenResty's module for Debian's nginx; it needs libpcre3, lua-cjson is its JSON.
+apt_install nginx-light deck libnginx-mod-http-lua libpcre3 lua-cjson
 prometheus_tools
 chromium_browser
 if [ "${AMQP_URI:-}" = "" ] || [[ "${AMQP_URI}" == *"@localhost:5672"* ]] || [[ "${AMQP_URI}" == *"@127.0.0.1:5672"* ]]; then

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import socket
 import subprocess
 import threading
@@ -16,9 +17,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from kong.local_gateway import nginx_binary
-from kong.nginx import generate_nginx_conf
-from kong.render import render
+from kong.local_gateway import nginx_binary, write_nginx_files
+from kong.render import credentials_path, read_store, render
 from tests.support.auth import raw_auth_header
 from tests.support.gateway import StubEdge, running_gateway, stub_edge
 from tests.support.net import free_port, wait_for_port
@@ -220,14 +220,15 @@ def silent_edge() -> Iterator[int]:
 
 def test_an_edge_that_never_answers_is_a_problem_504(tmp_path: Path):
     with silent_edge() as port:
-        config = yaml.safe_load(render(50, f"127.0.0.1:{port}", f"127.0.0.1:{port}", 1000))
+        target = f"127.0.0.1:{port}"
+        credentials = read_store(credentials_path(os.environ))  # the session's store
+        config = yaml.safe_load(render(50, target, target, 1000, store=credentials))
         for service in config["services"]:
             service["read_timeout"] = 500  # ms, instead of a minute
         listen = free_port()
         for sub in ("logs", "temp"):
             (tmp_path / sub).mkdir()
-        conf = tmp_path / "nginx.conf"
-        conf.write_text(generate_nginx_conf(config, listen=f"127.0.0.1:{listen}", prefix=tmp_path))
+        conf = write_nginx_files(config, tmp_path, listen=f"127.0.0.1:{listen}")
         argv = [nginx_binary(), "-p", f"{tmp_path}/", "-c", str(conf), "-e", "/dev/null"]
         nginx = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import subprocess
 import threading
 from collections.abc import Iterator
@@ -22,6 +23,7 @@ class StubEdge:
     version: str
     server: ThreadingHTTPServer
     request_ids: list[str | None] = field(default_factory=list)
+    headers: list[dict[str, str]] = field(default_factory=list)  # of each request, in order
 
     @property
     def port(self) -> int:
@@ -38,6 +40,7 @@ def _handler(edge: StubEdge) -> type[BaseHTTPRequestHandler]:
             self.rfile.read(length)
             request_id = self.headers.get("X-Request-ID")
             edge.request_ids.append(request_id)
+            edge.headers.append({k.lower(): v for k, v in self.headers.items()})
             body = json.dumps(
                 {"edge": edge.version, "method": self.command, "path": self.path}
             ).encode()
@@ -49,9 +52,10 @@ def _handler(edge: StubEdge) -> type[BaseHTTPRequestHandler]:
             if request_id:
                 self.send_header("X-Request-ID", request_id)
             self.end_headers()
-            self.wfile.write(body)
+            if self.command != "HEAD":
+                self.wfile.write(body)
 
-        do_GET = do_POST = do_PUT = _answer
+        do_GET = do_POST = do_PUT = do_HEAD = do_DELETE = _answer
 
         def log_message(self, format: str, *args: object) -> None:
             pass  # keep test output quiet
@@ -83,10 +87,19 @@ def running_gateway(
     v2_port: int,
     rate_limit_per_second: int = 100_000,
     client_timeout: float = 60.0,
+    status_port: int | None = None,
+    credentials: Path | None = None,
 ) -> Iterator[str]:
-    """Start the real nginx from prepare_gateway(); yield its base URL; stop it."""
+    """Start the real nginx from prepare_gateway(); yield its base URL; stop it.
+
+    Consumers come from `credentials`, else the session's store ($AUTH_CREDENTIALS_FILE);
+    `status_port` serves the kong_* metrics on 127.0.0.1.
+    """
     port = free_port()
+    store = credentials or os.environ.get("AUTH_CREDENTIALS_FILE")
     env = {
+        **({"AUTH_CREDENTIALS_FILE": str(store)} if store else {}),
+        **({"GATEWAY_STATUS_PORT": str(status_port)} if status_port else {}),
         "P_VALUE": p_value,
         "GATEWAY_PORT": str(port),
         "EDGE_V1_PORT": str(v1_port),

@@ -27,6 +27,11 @@ def set_weights(*weights):
     return change
 
 
+def plugin(config, name):
+    (found,) = [p for p in config["plugins"] if p["name"] == name]
+    return found
+
+
 def test_the_rendered_template_breaks_no_rule():
     assert check_config(GOOD) == []
 
@@ -49,9 +54,10 @@ def test_the_rendered_template_breaks_no_rule():
         (lambda c: c["plugins"].pop(0), "correlation-id missing"),
         (lambda c: c["plugins"][1]["config"].update(size_unit="megabytes"), "65536"),
         (lambda c: c["plugins"][2]["config"].update(policy="redis"), "policy local"),
-        (lambda c: c["plugins"].pop(3), "prometheus missing"),
-        (lambda c: c["plugins"][3]["config"].pop("latency_metrics"), "latency_metrics"),
-        (lambda c: c["services"][1]["routes"][0].update(name="users"), "name used twice"),
+        (lambda c: c["plugins"].remove(plugin(c, "prometheus")), "prometheus missing"),
+        (lambda c: plugin(c, "prometheus")["config"].pop("latency_metrics"), "latency_metrics"),
+        (lambda c: plugin(c, "prometheus")["config"].pop("per_consumer"), "per_consumer"),
+        (lambda c: c["services"][1]["routes"][0].update(name="users-read"), "name used twice"),
     ],
 )
 def test_each_broken_rule_is_reported(change, message):

@@ -104,11 +104,11 @@ def test_routes_follow_the_rest_api_and_pin_by_header():
     config = yaml.safe_load(render(50, V1, V2))
     routes = {r["name"]: (s["host"], r) for s in config["services"] for r in s["routes"]}
 
-    assert routes["users"][0] == "users-upstream"
-    assert routes["orders"][1]["paths"] == ["/orders/", "~/orders$"]
-    assert routes["users-pinned-v1"][0] == "users-v1-upstream"
-    assert routes["users-pinned-v1"][1]["headers"] == {"X-Users-Version": ["v1"]}
-    assert routes["users-pinned-v2"][1]["headers"] == {"X-Users-Version": ["v2"]}
+    assert routes["users-read"][0] == routes["users-write"][0] == "users-upstream"
+    assert routes["orders-read"][1]["paths"] == ["/orders/", "~/orders$"]
+    assert routes["users-pinned-v1-read"][0] == "users-v1-upstream"
+    assert routes["users-pinned-v1-write"][1]["headers"] == {"X-Users-Version": ["v1"]}
+    assert routes["users-pinned-v2-read"][1]["headers"] == {"X-Users-Version": ["v2"]}
     assert all(route["strip_path"] is False for _, route in routes.values())
 
 

@@ -36,12 +36,17 @@ def scraped(config: dict) -> dict[str, int]:
 def test_every_worker_and_edge_serves_the_port_the_config_scrapes(tmp_path) -> None:
     components = {c.name: c for c in observed(tmp_path)}
     targets = scraped(prometheus.scrape_config(9300))
-    assert set(targets) == {*SERVICES, *EDGES}
+    assert set(targets) == {*SERVICES, *EDGES, "gateway"}
     for service in SERVICES:
         assert components[service].env["METRICS_PORT"] == str(targets[service])
         assert "EDGE_METRICS_PORT" not in components[service].env
     for edge in EDGES:
         assert components[edge].env["EDGE_METRICS_PORT"] == str(targets[edge])
+    assert components["gateway"].env["GATEWAY_STATUS_PORT"] == str(targets["gateway"])
+    # The gateway's conf is rendered from that env when it starts: the status listener is in it.
+    components["gateway"].prepare()
+    conf = (tmp_path / "gateway" / "nginx.conf").read_text()
+    assert f"listen 127.0.0.1:{targets['gateway']};" in conf
     assert len(set(targets.values())) == len(targets)
     assert not set(targets.values()) & {*PORTS.values(), 9300}
 

@@ -13,8 +13,10 @@ from kong.nginx import generate_nginx_conf
 from kong.render import render
 
 
-def conf_for(p_value: int, tmp_path: Path) -> str:
-    config = yaml.safe_load(render(p_value, "127.0.0.1:9101", "127.0.0.1:9102", 300))
+def conf_for(p_value: int, tmp_path: Path, sticky: bool = True) -> str:
+    config = yaml.safe_load(
+        render(p_value, "127.0.0.1:9101", "127.0.0.1:9102", 300, sticky=sticky)
+    )
     return generate_nginx_conf(config, listen="127.0.0.1:9100", prefix=tmp_path)
 
 
@@ -55,18 +57,50 @@ def test_limits_and_request_id_follow_the_plugins(tmp_path):
     conf = conf_for(50, tmp_path)
 
     assert "client_max_body_size 65536;" in conf
-    assert "rate=300r/s;" in conf
-    assert "burst=300 nodelay;" in conf
+    assert "limit_req" not in conf  # Kong's fixed windows run in Lua (gateway.json)
     assert "proxy_set_header X-Request-ID $gateway_request_id;" in conf
+    assert "proxy_set_header traceparent $gw_traceparent;" in conf
+
+
+def test_the_lua_module_is_loaded_and_every_route_location_runs_the_plugins(tmp_path):
+    conf = conf_for(50, tmp_path)
+
+    assert conf.index("load_module /usr/lib/nginx/modules/ndk_http_module.so;") < conf.index(
+        "load_module /usr/lib/nginx/modules/ngx_http_lua_module.so;"
+    )
+    assert f'init_by_lua_block {{ require("gateway").init("{tmp_path}/gateway.json") }}' in conf
+    for location in (
+        'location ~ "^/users(?:/(?<userId>[^/]+))?(?:/|$)" {',
+        "location = /orders {",
+        "location ^~ /docs {",
+    ):
+        assert 'access_by_lua_block { require("gateway").access(' in block(conf, location)
+    assert "access_by_lua" not in block(conf, "location / {")  # unrouted: Kong's 404
+
+
+def test_metrics_are_served_only_on_the_status_listener(tmp_path):
+    config = yaml.safe_load(render(50, "127.0.0.1:9101", "127.0.0.1:9102", 300))
+    without = generate_nginx_conf(config, listen="127.0.0.1:9100", prefix=tmp_path)
+    conf = generate_nginx_conf(
+        config, listen="0.0.0.0:9100", prefix=tmp_path, status_listen="127.0.0.1:9199"
+    )
+
+    assert "metrics()" not in without
+    status = conf[conf.index("listen 127.0.0.1:9199;") :]
+    assert (
+        'location = /metrics { content_by_lua_block { require("gateway").metrics() } }' in status
+    )
+    assert conf.count("metrics()") == 1
 
 
 def test_paths_keep_kong_semantics(tmp_path):
     conf = conf_for(50, tmp_path)
 
-    assert "location ^~ /users/ {" in conf
-    assert "location = /users {" in conf
+    # /users, /users/ and /users/{userId}[/...]: one regex, as in the Kong file
+    assert 'location ~ "^/users(?:/(?<userId>[^/]+))?(?:/|$)" {' in conf
     assert "location = /orders {" in conf
-    assert 'location ~ "^/(health|ready|openapi\\.json)$" {' in conf
+    assert 'location ~ "^/(health|openapi\\.json)$" {' in conf
+    assert "ready" not in conf  # the edge's own probe, not routed
 
 
 def test_generated_conf_passes_nginx_t(tmp_path):
@@ -158,3 +192,22 @@ def test_client_timeouts_default_to_kongs_60_seconds(tmp_path):
     assert "client_header_timeout 60000ms;" in default
     assert "client_body_timeout 60000ms;" in default
     assert "client_body_timeout 1500ms;" in short
+
+
+def test_sticky_users_hash_the_path_user_id_consistently(tmp_path):
+    conf = conf_for(50, tmp_path)
+    key = block(conf, "map $uri $hash_users_upstream {")
+    users = block(conf, "upstream users-upstream {")
+
+    assert '"~^/users(?:/(?<userId>[^/]+))?(?:/|$)" $userId;' in key
+    assert 'default "";' in key  # no userId: an empty key, i.e. weighted round-robin
+    assert "hash $hash_users_upstream consistent;" in users
+    # only the split upstream is sticky; pinned and orders upstreams stay round-robin
+    assert "hash " not in block(conf, "upstream orders-upstream {")
+
+
+def test_sticky_users_off_is_weighted_round_robin(tmp_path):
+    conf = conf_for(50, tmp_path, sticky=False)
+
+    assert "hash " not in block(conf, "upstream users-upstream {")
+    assert "$hash_users_upstream" not in conf

@@ -46,13 +46,17 @@ def test_the_scan_sees_what_the_edge_and_the_gateway_read():
 
 
 def test_every_variable_the_code_reads_is_documented():
-    read = variables_read_by("common", "http_edge", "kong", "launch", "scripts", "workers")
+    read = variables_read_by(
+        "common", "http_edge", "kong", "launch", "scripts", "workers", "rollout"
+    )
     read |= set(CONFIG_DEFAULTS) | COMPOSE_VARIABLES | (set(STACK_DEFAULTS) - NOT_SETTINGS)
     assert read - set(DOCUMENTED) == set()
 
 
 def test_nothing_documented_is_read_by_nobody():
-    read = variables_read_by("common", "http_edge", "kong", "launch", "scripts", "workers")
+    read = variables_read_by(
+        "common", "http_edge", "kong", "launch", "scripts", "workers", "rollout"
+    )
     assert set(DOCUMENTED) - read - set(CONFIG_DEFAULTS) - COMPOSE_VARIABLES == set()
 
 
