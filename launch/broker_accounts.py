@@ -12,7 +12,7 @@ import os
 import re
 import secrets
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -211,6 +211,12 @@ def amqp_uri(host: str, user: str, password: str, vhost: str) -> str:
     )
 
 
+def failover_uri(hosts: Iterable[str], user: str, password: str, vhost: str) -> str:
+    """kombu's failover form `amqp://…@a/v;amqp://…@b/v` (nameko and the edge read it): a
+    client connects to the first node that answers and, on failure, to the next."""
+    return ";".join(amqp_uri(host, user, password, vhost) for host in hosts)
+
+
 # -- definitions -----------------------------------------------------------------------
 def definitions(vhost: str, passwords: Mapping[str, str], prefix: str) -> dict[str, Any]:
     """RabbitMQ definitions (users, vhost, permissions, shared exchanges) for every account."""
@@ -275,7 +281,7 @@ def provision(
     run_dir: Path,
     *,
     admin: tuple[str, str] | None = None,
-    amqp_host: str = "127.0.0.1:5672",
+    amqp_host: str | Sequence[str] = "127.0.0.1:5672",
     prefix: str | None = None,
     rotate: bool = False,
 ) -> dict[str, str]:
@@ -283,7 +289,8 @@ def provision(
 
     `admin` (or the credentials in `api_url`) must be a RabbitMQ administrator. Passwords
     live in `run_dir`/credentials/rabbitmq.json and are reused; `rotate` replaces them
-    (connections already open keep working until they reconnect).
+    (connections already open keep working until they reconnect). Several `amqp_host`s
+    (a cluster's nodes) give failover URIs.
     """
     prefix = default_prefix(vhost) if prefix is None else prefix
     api = ManagementApi(api_url, admin)
@@ -296,9 +303,10 @@ def provision(
     response = api.request("POST", "definitions", json=definitions(vhost, passwords, prefix))
     if not response.ok:
         raise RuntimeError(f"definitions import refused: {response.status_code} {response.text}")
+    hosts = [amqp_host] if isinstance(amqp_host, str) else list(amqp_host)
     return {
-        component: amqp_uri(
-            amqp_host, account_name(component, prefix), passwords[component], vhost
+        component: failover_uri(
+            hosts, account_name(component, prefix), passwords[component], vhost
         )
         for component in COMPONENTS
     }
@@ -370,7 +378,11 @@ def main(argv: list[str] | None = None, env: Mapping[str, str] | None = None) ->
     )
     apply.add_argument("--vhost", default="/")
     apply.add_argument("--run-dir", type=Path, default=Path(".run"))
-    apply.add_argument("--amqp-host", default="127.0.0.1:5672")
+    apply.add_argument(
+        "--amqp-host",
+        default="127.0.0.1:5672",
+        help="host:port of the broker, or of every cluster node comma-separated (failover)",
+    )
     apply.add_argument("--rotate", action="store_true", help="generate new passwords")
     written = commands.add_parser("render", help="write compose's definitions file from env")
     written.add_argument("--output", type=Path, required=True)
@@ -380,7 +392,11 @@ def main(argv: list[str] | None = None, env: Mapping[str, str] | None = None) ->
     args = parser.parse_args(argv)
     if args.command == "provision":
         uris = provision(
-            args.api, args.vhost, args.run_dir, amqp_host=args.amqp_host, rotate=args.rotate
+            args.api,
+            args.vhost,
+            args.run_dir,
+            amqp_host=args.amqp_host.split(","),
+            rotate=args.rotate,
         )
         print(f"accounts on vhost {args.vhost!r}: {', '.join(uris)} (passwords in {args.run_dir})")
     elif args.command == "render":
