@@ -26,6 +26,7 @@ from nameko.standalone.events import get_event_exchange
 
 from common.wire import RPC_EXCHANGE
 from workers.orders import OrdersService
+from workers.runtime.queue_types import QUORUM
 from workers.runtime.reliable_events import dead_letter_names
 from workers.runtime.resilient_rpc import DECLARE_RPC_EXCHANGE_CONFIG_KEY
 from workers.users_v1 import UsersV1
@@ -150,6 +151,28 @@ def accounts() -> dict[str, Account]:
     # People: inspect, replay dead letters, purge. Management UI for this vhost only.
     table[OPERATOR] = Account(EVERYTHING, EVERYTHING, EVERYTHING, ("management",))
     return table
+
+
+def consumed_queues() -> dict[str, dict[str, Any]]:
+    """Every durable queue the services consume → the arguments their workers declare it
+    with (quorum; event queues name their dead-letter exchange). Kubernetes declares the
+    same (deploy/k8s/base/rabbitmq.yaml): a different argument would be refused (406)."""
+    queues: dict[str, dict[str, Any]] = {}
+    for service_cls in SERVICES:
+        for method, entrypoint in _entrypoints(service_cls):
+            if isinstance(entrypoint, Rpc):
+                queues[RPC_QUEUE_TEMPLATE.format(service_cls.name)] = dict(QUORUM)
+            elif isinstance(entrypoint, EventHandler):
+                queue = HANDLER_QUEUE.format(
+                    source=entrypoint.source_service,
+                    event=entrypoint.event_type,
+                    service=service_cls.name,
+                    method=method,
+                )
+                exchange, dead_letters = dead_letter_names(queue)
+                queues[queue] = {**QUORUM, "x-dead-letter-exchange": exchange}
+                queues[dead_letters] = dict(QUORUM)
+    return queues
 
 
 def shared_exchanges() -> list[str]:
@@ -339,6 +362,9 @@ def deprovision(
 
 
 # -- command line (compose's render job, operators) ------------------------------------
+COOKIE_VARIABLE = "RABBITMQ_ERLANG_COOKIE"
+
+
 def password_variable(component: str) -> str:
     return f"RABBITMQ_{component.upper()}_PASSWORD"
 
@@ -387,7 +413,7 @@ def main(argv: list[str] | None = None, env: Mapping[str, str] | None = None) ->
     written = commands.add_parser("render", help="write compose's definitions file from env")
     written.add_argument("--output", type=Path, required=True)
     written.add_argument("--vhost", default="/")
-    commands.add_parser("env", help="print fresh password lines for .env")
+    commands.add_parser("env", help="print fresh password (and Erlang cookie) lines for .env")
     commands.add_parser("table", help="print the permission table as markdown")
     args = parser.parse_args(argv)
     if args.command == "provision":
@@ -403,6 +429,7 @@ def main(argv: list[str] | None = None, env: Mapping[str, str] | None = None) ->
         render(args.output, args.vhost, env)
     elif args.command == "env":
         print("\n".join(f"{password_variable(c)}={generate_password()}" for c in COMPONENTS))
+        print(f"{COOKIE_VARIABLE}={secrets.token_hex(32)}")  # compose's cluster (docker/)
     else:
         sys.stdout.write(markdown_table())
     return 0

@@ -134,6 +134,8 @@ class RabbitCluster:
             f"listeners.tcp.default = {node.address}:{node.port}\n"
             "loopback_users = none\n"
             "log.console = false\n"
+            # As compose runs it (deploy/rabbitmq/cluster.conf).
+            "cluster_partition_handling = pause_minority\n"
         )
         (node.base / "advanced.config").write_text(
             f"[{{kernel, [{{net_ticktime, {NET_TICKTIME}}}]}}].\n"

@@ -1,0 +1,95 @@
+"""Cluster tier: the whole system on a real 3-node RabbitMQ cluster this tier starts itself
+(tests/support/cluster.py), every component given all three nodes (failover AMQP URIs).
+
+Run alone with `make test-cluster` (pytest -m cluster); CI runs it as part of `make test`.
+Needs root (network namespaces) and ~1.3 GB RAM; boots in ~20 s.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from pymongo import MongoClient
+
+from launch.spec import SERVICES
+from tests.support.cluster import RabbitCluster
+from tests.support.processes import WireServer
+from tests.support.reliability import Stack, prepared_database, record_figure
+
+# Seconds between AMQP heartbeats of the workers: a cut-off node is noticed within ~2 of them.
+HEARTBEAT = 4
+
+
+@pytest.fixture(scope="package")
+def cluster(tmp_path_factory) -> Iterator[RabbitCluster]:
+    cluster = RabbitCluster(tmp_path_factory.mktemp("rabbit-cluster"))
+    try:
+        record_figure("cluster_boot", seconds=round(cluster.start(), 1), nodes=3)
+        yield cluster
+    finally:
+        cluster.close()
+
+
+@pytest.fixture(scope="package")
+def vhost(cluster) -> str:
+    name = f"clu-{uuid.uuid4().hex[:8]}"
+    cluster.ctl(0, "add_vhost", name)
+    return name
+
+
+@pytest.fixture(scope="package")
+def accounts(cluster, vhost, tmp_path_factory) -> dict[str, str]:
+    return cluster.provision(vhost, tmp_path_factory.mktemp("cluster-creds"))
+
+
+@pytest.fixture(scope="package")
+def cluster_wire(tmp_path_factory) -> Iterator[WireServer]:
+    server = WireServer(tmp_path_factory.mktemp("cluster-nx"))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="package")
+def stack(tmp_path_factory, cluster, vhost, accounts, cluster_wire) -> Iterator[Stack]:
+    stack = Stack(
+        tmp_path_factory.mktemp("cluster-stack"),
+        cluster.admin_uri(vhost),
+        cluster_wire.uri,
+        prepared_database(cluster_wire.uri),
+        amqp_uris=accounts,
+        extra_env={"AMQP_HEARTBEAT": str(HEARTBEAT)},
+    )
+    try:
+        stack.start(*SERVICES)
+        stack.start("edge_v1", "edge_v2", "gateway")
+        yield stack
+    finally:
+        stack.stop_all()
+
+
+@pytest.fixture(scope="package")
+def database(stack) -> Iterator[Any]:
+    client = MongoClient(stack.mongo_uri, serverSelectionTimeoutMS=5000)
+    yield client[stack.mongo_db]
+    client.close()
+
+
+@pytest.fixture(autouse=True)
+def all_nodes_back(request) -> Iterator[None]:
+    """Every scenario starts and ends with three running nodes."""
+    yield
+    if "cluster" in request.fixturenames:
+        cluster = request.getfixturevalue("cluster")
+        for node in cluster.nodes:
+            cluster.heal(node.index)
+            if node.process is None or node.process.poll() is not None:
+                cluster.start_node(node.index)
+        cluster.wait_running(len(cluster.nodes), timeout=90)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "cluster: tests on a real 3-node RabbitMQ cluster")
