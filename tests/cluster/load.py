@@ -108,18 +108,19 @@ class UpdateLoad:
         return (late[0], late[-1]) if late else (0.0, 0.0)
 
 
-def applied_calls(log_text: str, entrypoint: str) -> Counter[str]:
-    """request id → how many times a worker completed `entrypoint` ("ok") for it."""
-    counts: Counter[str] = Counter()
+def worker_calls(log_text: str, entrypoint: str, outcome: str = "ok") -> Counter[str | None]:
+    """request id → how many times a worker's call of `entrypoint` (a method name, or a
+    prefix ending in "*") ended with `outcome` ("ok", or the exception's name)."""
+    counts: Counter[str | None] = Counter()
     for line in log_text.splitlines():
         try:
             entry = json.loads(line)
         except ValueError:
             continue
-        if (
-            entry.get("event") == "call"
-            and entry.get("entrypoint") == entrypoint
-            and entry.get("outcome") == "ok"
-        ):
+        name = str(entry.get("entrypoint", ""))
+        matches = (
+            name.startswith(entrypoint[:-1]) if entrypoint.endswith("*") else name == entrypoint
+        )
+        if entry.get("event") == "call" and matches and entry.get("outcome") == outcome:
             counts[entry.get("request_id")] += 1
     return counts

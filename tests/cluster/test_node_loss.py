@@ -10,7 +10,7 @@ from collections import Counter
 import pytest
 import requests
 
-from tests.cluster.load import HANG_LIMIT, UpdateLoad, applied_calls
+from tests.cluster.load import HANG_LIMIT, UpdateLoad, worker_calls
 from tests.support.audit import assert_invariants
 from tests.support.auth import auth_headers
 from tests.support.polling import wait_until
@@ -52,6 +52,17 @@ def edge_node(cluster, vhost: str) -> int:
     counts = Counter(at[address(row["host"])] for row in rows if row["user"] == f"{vhost}.edge")
     assert counts, f"no edge connection found: {rows}"
     return counts.most_common(1)[0][0]
+
+
+def gateway_load_under_way(cluster, vhost: str, stack, http) -> tuple:
+    """30 users, the node the edges lean on, and 600 updates through the gateway a quarter
+    done: (gateway, users, that node, the load)."""
+    gateway = [stack.gateway]
+    users = make_users(http, gateway, count=30)
+    victim = edge_node(cluster, vhost)
+    load = UpdateLoad(gateway, users, updates=600).start()
+    wait_until(lambda: load.done >= 150, timeout=120)
+    return gateway, users, victim, load
 
 
 def test_all_consumed_queues_are_quorum_on_three_nodes(cluster, vhost, stack) -> None:
@@ -115,11 +126,7 @@ def test_stopping_the_orders_queue_leader_during_1000_updates_loses_nothing(
 def test_stopping_a_node_under_rpc_load_through_the_gateway_gives_only_503s(
     cluster, vhost, stack, database, http
 ) -> None:
-    gateway = [stack.gateway]
-    users = make_users(http, gateway, count=30)
-    victim = edge_node(cluster, vhost)
-    load = UpdateLoad(gateway, users, updates=600).start()
-    wait_until(lambda: load.done >= 150, timeout=120)
+    gateway, users, victim, load = gateway_load_under_way(cluster, vhost, stack, http)
     stopped_at = time.monotonic()
     cluster.stop_node(victim)
     stop_seconds = time.monotonic() - stopped_at
@@ -128,7 +135,7 @@ def test_stopping_a_node_under_rpc_load_through_the_gateway_gives_only_503s(
     first_bad, last_bad = load.failing_window(stopped_at)
 
     # Every request id ran `update` at most once, whatever the broker redelivered.
-    runs = applied_calls(stack.log_text("users_v1") + stack.log_text("users_v2"), "update")
+    runs = worker_calls(stack.log_text("users_v1") + stack.log_text("users_v2"), "update")
     twice = {rid: n for rid, n in runs.items() if n > 1}
     sent = {attempt.request_id for attempt in load.attempts}
     committed = sum(u["version"] - 1 for u in database.users.find({"userId": {"$in": users}}))
@@ -153,11 +160,7 @@ def test_stopping_a_node_under_rpc_load_through_the_gateway_gives_only_503s(
 def test_a_node_cut_off_the_network_leaves_the_majority_serving(
     cluster, vhost, stack, database, http
 ) -> None:
-    gateway = [stack.gateway]
-    users = make_users(http, gateway, count=30)
-    victim = edge_node(cluster, vhost)
-    load = UpdateLoad(gateway, users, updates=600).start()
-    wait_until(lambda: load.done >= 150, timeout=120)
+    gateway, users, victim, load = gateway_load_under_way(cluster, vhost, stack, http)
     cut_at = time.monotonic()
     cluster.cut(victim)
     try:
