@@ -9,16 +9,21 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from dataclasses import replace
+from types import MappingProxyType
 from typing import Any
 
 import pytest
 from pymongo import MongoClient
 
 from launch.spec import SERVICES
-from tests.support.cluster import RabbitCluster
+from tests.support.cluster import RabbitCluster, starting_at
+from tests.support.polling import wait_until
 from tests.support.processes import WireServer
 from tests.support.reliability import Stack, prepared_database, record_figure
 
+# Instances of each worker (the second is "<service>-b").
+WORKER_LOGS = {service: (service, f"{service}-b") for service in SERVICES}
 # Seconds between AMQP heartbeats of the workers: a cut-off node is noticed within ~2 of them.
 HEARTBEAT = 4
 
@@ -63,8 +68,27 @@ def stack(tmp_path_factory, cluster, vhost, accounts, cluster_wire) -> Iterator[
         amqp_uris=accounts,
         extra_env={"AMQP_HEARTBEAT": str(HEARTBEAT)},
     )
+    # A second instance of each worker, listing the nodes from node 2 on: as in production
+    # (several replicas), a request or event the broker takes back from one goes to the other.
+    twins = []
+    for service in SERVICES:
+        first = stack.components[service]
+        twin = replace(
+            first,
+            name=f"{service}-b",
+            env=MappingProxyType({**first.env, "AMQP_URI": starting_at(first.env["AMQP_URI"], 1)}),
+            log=first.log.with_name(f"{service}-b.log"),
+        )
+        stack.components[twin.name] = twin
+        twins.append(twin.name)
     try:
-        stack.start(*SERVICES)
+        stack.start(*SERVICES, *twins)
+        wait_until(
+            lambda: all(
+                cluster.queues(vhost)[f"rpc-{service}"]["consumers"] == 2 for service in SERVICES
+            ),
+            timeout=60, interval=0.5, what="two consumers on every RPC queue",
+        )  # fmt: skip
         stack.start("edge_v1", "edge_v2", "gateway")
         yield stack
     finally:

@@ -10,6 +10,7 @@ from collections import Counter
 import pytest
 import requests
 
+from tests.cluster.conftest import WORKER_LOGS
 from tests.cluster.load import HANG_LIMIT, UpdateLoad, worker_calls
 from tests.support.audit import assert_invariants
 from tests.support.auth import auth_headers
@@ -135,7 +136,11 @@ def test_stopping_a_node_under_rpc_load_through_the_gateway_gives_only_503s(
     first_bad, last_bad = load.failing_window(stopped_at)
 
     # Every request id ran `update` at most once, whatever the broker redelivered.
-    runs = worker_calls(stack.log_text("users_v1") + stack.log_text("users_v2"), "update")
+    runs = worker_calls(
+        "".join(stack.log_text(name) for users in ("users_v1", "users_v2")
+                for name in WORKER_LOGS[users]),
+        "update",
+    )  # fmt: skip
     twice = {rid: n for rid, n in runs.items() if n > 1}
     sent = {attempt.request_id for attempt in load.attempts}
     committed = sum(u["version"] - 1 for u in database.users.find({"userId": {"$in": users}}))

@@ -55,7 +55,7 @@ def test_a_db_outage_longer_than_20_deliveries_loses_no_event(
         users = [create_user_with_orders(http, edge, tag="dl")[0]["userId"] for _ in range(10)]
     try:
         # Events pile up in the quorum queue while no orders worker consumes it...
-        stack.stop("orders")
+        stack.stop("orders", "orders-b")  # the test restarts one, watched, onto the outage
         load = UpdateLoad([stack.edge("v1"), stack.edge("v2")], users, EVENTS, clients=4)
         load.start().join()
         wait_until(
@@ -92,6 +92,7 @@ def test_a_db_outage_longer_than_20_deliveries_loses_no_event(
         cluster_wire.start()
     assert dead_during == {q: 0 for q in ORDERS_QUEUES}  # nothing dead-lettered meanwhile
     stack.runner.wait_ready("orders", timeout=60)
+    stack.start("orders-b")
     wait_until(lambda: not stale_orders(database, users), timeout=60, interval=0.2)
     assert_invariants(database, users)
     queues = cluster.queues(vhost)

@@ -19,7 +19,7 @@ import signal
 import subprocess
 import time
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -268,9 +268,10 @@ class RabbitCluster:
         }
 
     def queues(self, vhost: str, via: int = 0) -> dict[str, dict]:
-        """Each queue's type, leader and members (as `rabbitmqctl list_queues` reports)."""
+        """Each queue's type, leader, members, messages and consumers (`list_queues`)."""
         out = self.ctl(
             via, "list_queues", "-p", vhost, "name", "type", "leader", "members", "messages",
+            "consumers",
             "--formatter", "json",
         )  # fmt: skip
         return {row["name"]: row for row in json.loads(out)}
@@ -310,10 +311,7 @@ def failover_uri(hosts: Iterable[str], user: str, password: str, vhost: str) -> 
     return broker_accounts.failover_uri(hosts, user, password, vhost)
 
 
-def uris_starting_at(uris: Mapping[str, str], first: int) -> dict[str, str]:
-    """The same URIs with node `first` listed first (so components connect there)."""
-    rotated = {}
-    for component, uri in uris.items():
-        parts = uri.split(";")
-        rotated[component] = ";".join(parts[first:] + parts[:first])
-    return rotated
+def starting_at(uri: str, first: int) -> str:
+    """The same failover URI with node `first` listed first (a client connects there)."""
+    parts = uri.split(";")
+    return ";".join(parts[first:] + parts[:first])
