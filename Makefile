@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 export PYTHONWARNINGS ?= ignore::DeprecationWarning
 
-.PHONY: bench bench-check gateway-reload run up down status test unit integration e2e lint format shell seed setup-db bootstrap clean
+.PHONY: bench bench-check gateway-reload run up down status test test-cluster unit integration e2e lint format shell seed setup-db bootstrap clean
 
 bootstrap:
 	@scripts/bootstrap.sh
@@ -34,6 +34,9 @@ integration: bootstrap
 
 e2e: bootstrap
 	@$(PY) -m pytest tests/e2e
+
+test-cluster: bootstrap  ## the cluster tier alone: a real 3-node RabbitMQ cluster (root, ~1.3 GB, ~5 min)
+	@$(PY) -m pytest tests/cluster -m cluster
 
 lint: bootstrap
 	@$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .

@@ -15,6 +15,7 @@ from http_edge.rpc import BrokerUnavailable
 from workers.exceptions import (
     EmailTaken,
     OrderNotFound,
+    RequestRedelivered,
     StorageUnavailable,
     StoredDocumentInvalid,
     UnknownUser,
@@ -78,6 +79,9 @@ ERROR_TABLE: tuple[tuple[type[BaseException], Problem], ...] = (
     (StorageUnavailable,
      Problem(503, "storage-unavailable", "Database unavailable", True,
              check="database unreachable")),
+    (RequestRedelivered,
+     Problem(503, "broker-failover", "Message broker failed over", True,
+             detail="The broker failed over during the request; retry it.")),
     (BrokerUnavailable,
      Problem(503, "broker-unavailable", "Message broker unavailable", True,
              detail="The message broker cannot be reached; retry later.")),

@@ -61,6 +61,14 @@ def _readable(sock: Any) -> bool:
     return bool(readable)
 
 
+def failover_uris(amqp_uri: str) -> list[str]:
+    """The node URIs of kombu's failover form `amqp://u:p@a/v;amqp://u:p@b/v`, in order."""
+    uris = [uri.strip() for uri in amqp_uri.split(";") if uri.strip()]
+    if not uris:
+        raise ValueError("AMQP_URI names no broker")
+    return uris
+
+
 class ReplyChannel:
     """One AMQP connection and channel that consumes its replies by direct reply-to.
 
@@ -208,6 +216,8 @@ class NamekoRpcClient:
 
     def __init__(self, amqp_uri: str, timeout: float) -> None:
         self.amqp_uri = amqp_uri
+        # kombu's failover form, as nameko reads it: `amqp://a;amqp://b` (a cluster's nodes).
+        self.node_uris = failover_uris(amqp_uri)
         self.timeout = timeout
         self._local = threading.local()
 
@@ -218,19 +228,35 @@ class NamekoRpcClient:
             self.discard()
             channel = None
         if channel is None:
-            try:
-                channel = ReplyChannel(self.amqp_uri, self.timeout)
-            except CONNECTION_ERRORS as exc:
-                raise BrokerUnavailable(f"cannot connect to the broker: {exc}") from exc
+            channel = self._connect()
             self._local.channel = channel
         return channel
 
+    def _connect(self) -> ReplyChannel:
+        """A channel on the first node that answers, starting with this thread's current one."""
+        first = getattr(self._local, "node", 0)
+        errors = []
+        for step in range(len(self.node_uris)):
+            node = (first + step) % len(self.node_uris)
+            try:
+                channel = ReplyChannel(self.node_uris[node], self.timeout)
+            except CONNECTION_ERRORS as exc:
+                errors.append(f"node {node + 1}: {exc}")
+                continue
+            if node != first:
+                log.info("RPC connection failed over to broker node %d", node + 1)
+            self._local.node = node
+            return channel
+        raise BrokerUnavailable(f"cannot connect to the broker: {'; '.join(errors)}")
+
     def discard(self) -> None:
-        """Drop this thread's connection so the next call reconnects (after any failure)."""
+        """Drop this thread's connection so the next call reconnects (after any failure):
+        to the next listed node first, since the one that failed may be gone."""
         channel = getattr(self._local, "channel", None)
         self._local.channel = None
         if channel is not None:
             channel.close()
+            self._local.node = (getattr(self._local, "node", 0) + 1) % len(self.node_uris)
 
     def _guarded(self, fn: Any) -> Any:
         try:

@@ -12,7 +12,7 @@ import os
 import re
 import secrets
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,6 +26,7 @@ from nameko.standalone.events import get_event_exchange
 
 from common.wire import RPC_EXCHANGE
 from workers.orders import OrdersService
+from workers.runtime.queue_types import QUORUM
 from workers.runtime.reliable_events import dead_letter_names
 from workers.runtime.resilient_rpc import DECLARE_RPC_EXCHANGE_CONFIG_KEY
 from workers.users_v1 import UsersV1
@@ -152,6 +153,28 @@ def accounts() -> dict[str, Account]:
     return table
 
 
+def consumed_queues() -> dict[str, dict[str, Any]]:
+    """Every durable queue the services consume → the arguments their workers declare it
+    with (quorum; event queues name their dead-letter exchange). Kubernetes declares the
+    same (deploy/k8s/base/rabbitmq.yaml): a different argument would be refused (406)."""
+    queues: dict[str, dict[str, Any]] = {}
+    for service_cls in SERVICES:
+        for method, entrypoint in _entrypoints(service_cls):
+            if isinstance(entrypoint, Rpc):
+                queues[RPC_QUEUE_TEMPLATE.format(service_cls.name)] = dict(QUORUM)
+            elif isinstance(entrypoint, EventHandler):
+                queue = HANDLER_QUEUE.format(
+                    source=entrypoint.source_service,
+                    event=entrypoint.event_type,
+                    service=service_cls.name,
+                    method=method,
+                )
+                exchange, dead_letters = dead_letter_names(queue)
+                queues[queue] = {**QUORUM, "x-dead-letter-exchange": exchange}
+                queues[dead_letters] = dict(QUORUM)
+    return queues
+
+
 def shared_exchanges() -> list[str]:
     """Exchanges more than one component uses: declared by provisioning, never by a consumer."""
     events = [
@@ -209,6 +232,12 @@ def amqp_uri(host: str, user: str, password: str, vhost: str) -> str:
     return (
         f"amqp://{quote(user, safe='')}:{quote(password, safe='')}@{host}/{quote(vhost, safe='')}"
     )
+
+
+def failover_uri(hosts: Iterable[str], user: str, password: str, vhost: str) -> str:
+    """kombu's failover form `amqp://…@a/v;amqp://…@b/v` (nameko and the edge read it): a
+    client connects to the first node that answers and, on failure, to the next."""
+    return ";".join(amqp_uri(host, user, password, vhost) for host in hosts)
 
 
 # -- definitions -----------------------------------------------------------------------
@@ -275,7 +304,7 @@ def provision(
     run_dir: Path,
     *,
     admin: tuple[str, str] | None = None,
-    amqp_host: str = "127.0.0.1:5672",
+    amqp_host: str | Sequence[str] = "127.0.0.1:5672",
     prefix: str | None = None,
     rotate: bool = False,
 ) -> dict[str, str]:
@@ -283,7 +312,8 @@ def provision(
 
     `admin` (or the credentials in `api_url`) must be a RabbitMQ administrator. Passwords
     live in `run_dir`/credentials/rabbitmq.json and are reused; `rotate` replaces them
-    (connections already open keep working until they reconnect).
+    (connections already open keep working until they reconnect). Several `amqp_host`s
+    (a cluster's nodes) give failover URIs.
     """
     prefix = default_prefix(vhost) if prefix is None else prefix
     api = ManagementApi(api_url, admin)
@@ -296,9 +326,10 @@ def provision(
     response = api.request("POST", "definitions", json=definitions(vhost, passwords, prefix))
     if not response.ok:
         raise RuntimeError(f"definitions import refused: {response.status_code} {response.text}")
+    hosts = [amqp_host] if isinstance(amqp_host, str) else list(amqp_host)
     return {
-        component: amqp_uri(
-            amqp_host, account_name(component, prefix), passwords[component], vhost
+        component: failover_uri(
+            hosts, account_name(component, prefix), passwords[component], vhost
         )
         for component in COMPONENTS
     }
@@ -331,6 +362,9 @@ def deprovision(
 
 
 # -- command line (compose's render job, operators) ------------------------------------
+COOKIE_VARIABLE = "RABBITMQ_ERLANG_COOKIE"
+
+
 def password_variable(component: str) -> str:
     return f"RABBITMQ_{component.upper()}_PASSWORD"
 
@@ -370,23 +404,32 @@ def main(argv: list[str] | None = None, env: Mapping[str, str] | None = None) ->
     )
     apply.add_argument("--vhost", default="/")
     apply.add_argument("--run-dir", type=Path, default=Path(".run"))
-    apply.add_argument("--amqp-host", default="127.0.0.1:5672")
+    apply.add_argument(
+        "--amqp-host",
+        default="127.0.0.1:5672",
+        help="host:port of the broker, or of every cluster node comma-separated (failover)",
+    )
     apply.add_argument("--rotate", action="store_true", help="generate new passwords")
     written = commands.add_parser("render", help="write compose's definitions file from env")
     written.add_argument("--output", type=Path, required=True)
     written.add_argument("--vhost", default="/")
-    commands.add_parser("env", help="print fresh password lines for .env")
+    commands.add_parser("env", help="print fresh password (and Erlang cookie) lines for .env")
     commands.add_parser("table", help="print the permission table as markdown")
     args = parser.parse_args(argv)
     if args.command == "provision":
         uris = provision(
-            args.api, args.vhost, args.run_dir, amqp_host=args.amqp_host, rotate=args.rotate
+            args.api,
+            args.vhost,
+            args.run_dir,
+            amqp_host=args.amqp_host.split(","),
+            rotate=args.rotate,
         )
         print(f"accounts on vhost {args.vhost!r}: {', '.join(uris)} (passwords in {args.run_dir})")
     elif args.command == "render":
         render(args.output, args.vhost, env)
     elif args.command == "env":
         print("\n".join(f"{password_variable(c)}={generate_password()}" for c in COMPONENTS))
+        print(f"{COOKIE_VARIABLE}={secrets.token_hex(32)}")  # compose's cluster (docker/)
     else:
         sys.stdout.write(markdown_table())
     return 0

@@ -72,6 +72,15 @@ class UnknownUser(ServiceError):
 
 
 @deserialize_to_instance
+class RequestRedelivered(ServiceError):
+    """A write request the broker handed out again (its first consumer's node or connection
+    went away mid-call): it may already have been applied, so it is not run twice."""
+
+    def __str__(self) -> str:
+        return "The request was redelivered after a broker failover; retry it."
+
+
+@deserialize_to_instance
 class StorageUnavailable(ServiceError):
     """MongoDB could not be reached; the caller should retry later."""
 

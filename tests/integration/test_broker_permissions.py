@@ -21,6 +21,7 @@ from launch.spec import Started, nameko_worker
 from tests.support.broker import RABBIT_API, RABBIT_HOST, Action, Broker, Vhost, attempt
 from tests.support.data import ADDRESS
 from tests.support.polling import wait_until
+from workers.runtime.queue_types import QUORUM
 
 pytestmark = pytest.mark.integration
 
@@ -72,8 +73,10 @@ def consume(queue: str) -> Action:
 
 
 def declare_queue(queue: str) -> Action:
-    # The arguments nameko's RpcConsumer uses, so a permitted declare is a no-op.
-    return lambda channel: channel.queue_declare(queue, durable=True, auto_delete=False)
+    # The arguments the workers' RPC consumer uses (quorum), so a permitted declare is a no-op.
+    return lambda channel: channel.queue_declare(
+        queue, durable=True, auto_delete=False, arguments=QUORUM
+    )
 
 
 def declare_exchange(exchange: str) -> Action:

@@ -142,13 +142,21 @@ def test_committed_update_whose_publish_the_broker_refused_reaches_the_orders(
 ):
     user, orders = create_user_with_orders(http, stack.gateway, orders=3)
     user_id = user["userId"]
-    # Real refusal: the orders queues hold nothing and reject new messages, so the broker
-    # answers the users service's confirmed publish with basic.nack.
+    # Real refusal: the orders queues are full and reject new messages, so the broker
+    # answers the users service's confirmed publish with basic.nack. A quorum queue's limit
+    # is soft (the message that crosses it is still taken): with the orders worker stopped,
+    # one harmless event (a user without orders) fills each queue first.
     pattern = r"^evt-users_v[12]-user_updated--orders\.handle_user_updated_v[12]$"
+    stack.stop("orders")
     set_policy(vhost.name, "refuse-events", {"max-length": 0, "overflow": "reject-publish"},
                pattern)  # fmt: skip
     try:
         time.sleep(1.0)  # policies apply asynchronously
+        for users in ("users_v1", "users_v2"):
+            publish_raw(stack.amqp_uri, users, [
+                {"userId": str(uuid.uuid4()), "userEmails": ["filler@example.com"],
+                 "deliveryAddress": ADDRESS, "version": 2,
+                 "updatedAt": "2026-01-31T12:00:00.000Z"}])  # fmt: skip
         change = contact_change("refused")
         response = http.put(f"{stack.gateway}/users/{user_id}", json=change, timeout=15)
         assert response.status_code == 200, response.text
@@ -161,6 +169,7 @@ def test_committed_update_whose_publish_the_broker_refused_reaches_the_orders(
         assert "eventPendingSince" in database.users.find_one({"userId": user_id})
     finally:
         delete_policy(vhost.name, "refuse-events")
+        stack.start("orders")
     lifted = time.monotonic()
     wait_until(lambda: not stale_orders(database, [user_id]), timeout=30)
     delivered_after = time.monotonic() - lifted

@@ -82,9 +82,11 @@ class Stack:
         mongo_uri: str,
         mongo_db: str,
         amqp_uris: Mapping[str, str] | None = None,
+        extra_env: Mapping[str, str] | None = None,
     ) -> None:
         """`amqp_uri` is the vhost's administrator (for the tests' own controls); given
-        `amqp_uris` (broker_accounts.provision()), each component runs on its own account."""
+        `amqp_uris` (broker_accounts.provision()), each component runs on its own account.
+        `extra_env` reaches every component (settings such as AMQP_HEARTBEAT)."""
         self.run_dir = run_dir
         self.amqp_uri = amqp_uri
         self.mongo_uri = mongo_uri
@@ -108,6 +110,7 @@ class Stack:
                 "EDGE_V2_PORT": str(ports["edge-v2"]),
                 # The fuzz and race tests send bursts from one IP; the limiter is tested in e2e.
                 "GATEWAY_RATE_LIMIT_PER_SECOND": "100000",
+                **(extra_env or {}),
             }
         )
         # The database is prepared in-process (prepared_database), the wire server is a fixture.

@@ -19,6 +19,8 @@ COMPOSE_TEXT = (ROOT / "docker" / "docker-compose.yml").read_text()
 COMPOSE = yaml.safe_load(COMPOSE_TEXT)
 SERVICES = COMPOSE["services"]
 DOCKERFILE = (ROOT / "docker" / "Dockerfile").read_text()
+RABBITMQ_NODES = ("rabbitmq-1", "rabbitmq-2", "rabbitmq-3")
+RABBITMQ_UP = {node: "service_healthy" for node in RABBITMQ_NODES}
 WORKERS = {
     "users-v1": "workers.users_v1",
     "users-v2": "workers.users_v2",
@@ -33,7 +35,7 @@ def depends(service: str) -> dict[str, str]:
 def test_the_stack_has_every_part():
     assert set(SERVICES) == {
         "mongo",
-        "rabbitmq",
+        *RABBITMQ_NODES,
         "rabbitmq-definitions",
         "db-setup",
         *WORKERS,
@@ -84,13 +86,10 @@ def test_workers_run_nameko_and_can_be_scaled(service, module):
 
     assert worker["command"] == ["nameko", "run", "--config", "config.yaml", module]
     assert "container_name" not in worker and "ports" not in worker  # --scale needs both absent
-    assert depends(service) == {
-        "rabbitmq": "service_healthy",
-        "db-setup": "service_completed_successfully",
-    }
+    assert depends(service) == {**RABBITMQ_UP, "db-setup": "service_completed_successfully"}
 
 
-@pytest.mark.parametrize("service", ["mongo", "rabbitmq", "edge-v1", "edge-v2", "kong"])
+@pytest.mark.parametrize("service", ["mongo", *RABBITMQ_NODES, "edge-v1", "edge-v2", "kong"])
 def test_long_running_dependencies_have_health_checks(service):
     assert SERVICES[service]["healthcheck"]["test"][0] == "CMD"
 
@@ -151,7 +150,10 @@ def test_render_job_takes_p_value_from_env_and_its_command_renders_valid_config(
 
 def test_no_secret_is_committed():
     assert "guest" not in COMPOSE_TEXT
-    assert "environment" not in SERVICES["rabbitmq"]  # no default user, no password
+    for node in RABBITMQ_NODES:  # no default user, no password; the cookie comes from .env
+        assert SERVICES[node]["environment"] == {
+            "RABBITMQ_ERLANG_COOKIE": "${RABBITMQ_ERLANG_COOKIE:?set it in .env}"
+        }
     passwords = SERVICES["rabbitmq-definitions"]["environment"]
     assert set(passwords) == {
         broker_accounts.password_variable(c) for c in broker_accounts.COMPONENTS
@@ -168,24 +170,28 @@ def test_every_service_uses_its_own_broker_account(service, account):
     env = SERVICES[service]["environment"]
     variable = broker_accounts.password_variable(account)
 
-    assert env["AMQP_URI"] == f"amqp://{account}:${{{variable}:?set it in .env}}@rabbitmq:5672/"
+    # Every node of the cluster, in kombu's failover form.
+    assert env["AMQP_URI"] == ";".join(
+        f"amqp://{account}:${{{variable}:?set it in .env}}@{node}:5672/" for node in RABBITMQ_NODES
+    )
     # Workers: the definitions declared the shared exchanges; their accounts may not.
     expected = broker_accounts.component_env({account: env["AMQP_URI"]})[account]
     assert {key: env[key] for key in expected} == expected
 
 
 def test_the_broker_loads_the_definitions_the_job_renders(tmp_path):
-    job, rabbit = SERVICES["rabbitmq-definitions"], SERVICES["rabbitmq"]
+    job = SERVICES["rabbitmq-definitions"]
     output = Path(job["command"][-1])
     job_volume, job_dir = next(v.split(":") for v in job["volumes"])
-    mounts = dict(v.split(":")[:2] for v in rabbit["volumes"])
     conf = (ROOT / "deploy" / "rabbitmq" / "rabbitmq.conf").read_text()
     loaded = re.search(r"^load_definitions = (\S+)$", conf, re.M).group(1)
 
     assert output.parent == Path(job_dir)
-    assert Path(loaded) == Path(mounts[job_volume]) / output.name
-    assert mounts["../deploy/rabbitmq/rabbitmq.conf"].startswith("/etc/rabbitmq/conf.d/")
-    assert depends("rabbitmq") == {"rabbitmq-definitions": "service_completed_successfully"}
+    for node in RABBITMQ_NODES:
+        mounts = dict(v.split(":")[:2] for v in SERVICES[node]["volumes"])
+        assert Path(loaded) == Path(mounts[job_volume]) / output.name
+        assert mounts["../deploy/rabbitmq/rabbitmq.conf"].startswith("/etc/rabbitmq/conf.d/")
+        assert depends(node) == {"rabbitmq-definitions": "service_completed_successfully"}
     env = {name: f"pw-{name}" for name in job["environment"]}
     assert broker_accounts.main([*job["command"][3:-1], str(tmp_path / output.name)], env) == 0
     rendered = json.loads((tmp_path / output.name).read_text())
@@ -218,3 +224,22 @@ def test_dockerignore_keeps_secrets_and_local_state_out_of_the_image():
     ignored = (ROOT / ".dockerignore").read_text().split()
 
     assert {".env", ".git", ".venv", ".run"} <= set(ignored)
+
+
+def test_the_broker_is_a_three_node_cluster_of_named_nodes_with_own_data():
+    conf = (ROOT / "deploy" / "rabbitmq" / "cluster.conf").read_text()
+    listed = re.findall(
+        r"^cluster_formation\.classic_config\.nodes\.\d+ = rabbit@(\S+)$", conf, re.M
+    )
+    assert "cluster_formation.peer_discovery_backend = classic_config" in conf
+    assert listed == list(RABBITMQ_NODES)
+    data = set()
+    for node in RABBITMQ_NODES:
+        service = SERVICES[node]
+        mounts = dict(v.split(":")[:2] for v in service["volumes"])
+        assert service["hostname"] == node  # the node name rabbit@<hostname> is stable
+        assert mounts["../deploy/rabbitmq/cluster.conf"].startswith("/etc/rabbitmq/conf.d/")
+        data.add(next(v for v, target in mounts.items() if target == "/var/lib/rabbitmq"))
+    assert len(data) == 3 and data <= set(COMPOSE["volumes"])
+    assert "ports" in SERVICES["rabbitmq-1"]  # management UI on one node only
+    assert not any("ports" in SERVICES[node] for node in RABBITMQ_NODES[1:])

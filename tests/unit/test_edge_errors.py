@@ -11,6 +11,7 @@ from tests.support.edge_fakes import FakeRpc, build_app
 from workers.exceptions import (
     EmailTaken,
     OrderNotFound,
+    RequestRedelivered,
     StorageUnavailable,
     StoredDocumentInvalid,
     UnknownUser,
@@ -29,6 +30,7 @@ ROWS = [
     (StoredDocumentInvalid("User", "u-1", ["createdAt"]), 409, "stored-document-invalid", False),
     (UnknownUser("u-9"), 422, "unknown-user", False),
     (StorageUnavailable(), 503, "storage-unavailable", True),
+    (RequestRedelivered(), 503, "broker-failover", True),
     (BrokerUnavailable("connection refused"), 503, "broker-unavailable", True),
     (UnknownService("users_v1"), 503, "service-unavailable", True),
     (RpcTimeout(10), 504, "rpc-timeout", False),

@@ -220,6 +220,10 @@ def test_validation_rejects_broken_manifests(docs: dict[str, list], tmp_path: Pa
     def _replicas(doc: dict[str, Any]) -> None:
         doc["spec"]["replica"] = doc["spec"].pop("replicas")
 
+    @breaks("Queue", "rpc-orders", "crd-schema")
+    def _queue_type(doc: dict[str, Any]) -> None:
+        doc["spec"]["type"] = "quorom"
+
     @breaks("KongPlugin", "rate-limiting", "crd-schema")
     def _no_plugin(doc: dict[str, Any]) -> None:
         del doc["plugin"]
@@ -466,6 +470,18 @@ def test_permissions_match_the_broker_accounts_table(docs: dict[str, list]) -> N
         assert users[name]["spec"]["tags"] == list(account.tags), component
     exchanges = {doc["spec"]["name"] for doc in find(production, "Exchange")}
     assert exchanges == set(broker_accounts.shared_exchanges())
+
+
+def test_queues_are_the_quorum_queues_the_workers_declare(docs: dict[str, list]) -> None:
+    from launch.broker_accounts import consumed_queues
+
+    declared = {}
+    for doc in find(docs["production"], "Queue"):
+        spec = doc["spec"]
+        assert (spec["type"], spec["durable"], spec["autoDelete"]) == ("quorum", True, False)
+        declared[spec["name"]] = {"x-queue-type": spec["type"], **spec.get("arguments", {})}
+    assert declared == consumed_queues()
+    assert len(declared) == 7  # three RPC queues, two event queues and their dead letters
 
 
 # -- NetworkPolicies, evaluated ----------------------------------------------------------------

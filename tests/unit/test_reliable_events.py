@@ -1,4 +1,4 @@
-"""ReliableEventHandler's ack / requeue / dead-letter decision."""
+"""ReliableEventHandler's ack / retry / dead-letter decision."""
 
 import sys
 from unittest.mock import MagicMock
@@ -35,11 +35,37 @@ def test_success_is_acked(handler):
     message.reject.assert_not_called()
 
 
-def test_database_outage_requeues(handler):
+def outage_retry(handler, message):
+    """The retry a database outage schedules (a managed thread), and the event it carries."""
+    event = {"userId": "u-1"}
+    handler.handle_result(
+        message, MagicMock(args=(event,)), exc_info=exc_info(StorageUnavailable())
+    )
+    (retry,), _ = handler.container.spawn_managed_thread.call_args
+    return retry, event
+
+
+def test_database_outage_runs_the_event_again_without_requeueing(handler, monkeypatch):
     message = MagicMock()
-    handler.handle_result(message, MagicMock(), exc_info=exc_info(StorageUnavailable()))
-    handler.queue_consumer.requeue_message.assert_called_once_with(message)
+    retry, event = outage_retry(handler, message)
+    # Neither settled: a requeue would count as a delivery (quorum x-delivery-limit).
+    handler.queue_consumer.requeue_message.assert_not_called()
     handler.queue_consumer.ack_message.assert_not_called()
+    message.reject.assert_not_called()
+    rerun = MagicMock()
+    monkeypatch.setattr(handler, "handle_message", rerun)
+    retry()
+    rerun.assert_called_once_with(event, message)
+
+
+def test_no_retry_once_the_connection_dropped(handler, monkeypatch):
+    message = MagicMock()
+    retry, _ = outage_retry(handler, message)
+    message.channel.connection = None  # the broker redelivers it on the next connection
+    rerun = MagicMock()
+    monkeypatch.setattr(handler, "handle_message", rerun)
+    retry()
+    rerun.assert_not_called()
 
 
 @pytest.mark.parametrize("error", [MalformedEvent({"userId": ["bad"]}), KeyError("bug")])

@@ -215,7 +215,8 @@ def handle(container, method: str, event: Any) -> MagicMock:
 
 
 def test_events_applied_retried_and_dead_lettered(started, mock_database, recorded, monkeypatch):
-    monkeypatch.setattr(reliable_events, "RETRY_DELAY_SECONDS", 0)
+    # The retry of the unreachable case waits in a managed thread; stopping the container ends it.
+    monkeypatch.setattr(reliable_events, "RETRY_DELAY_SECONDS", 600)
     orders = started(OrdersService,
                      repository=OrdersRepository(mock_database), users=MagicMock())  # fmt: skip
     down = started(OrdersService,

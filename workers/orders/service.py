@@ -52,11 +52,11 @@ class OrdersService:
     def create(self, payload: Any) -> dict[str, Any]:
         return orders_domain.create_order(self.repository, payload, self.users.get, self.caller)
 
-    @rpc(expected_exceptions=ServiceError)
+    @rpc(expected_exceptions=ServiceError, idempotent=True)
     def get(self, order_id: str) -> dict[str, Any]:
         return orders_domain.get_order(self.repository, order_id)
 
-    @rpc(expected_exceptions=ServiceError)
+    @rpc(expected_exceptions=ServiceError, idempotent=True)
     def list(
         self, status: Any, limit: Any = 100, offset: Any = 0, user_id: Any = None
     ) -> list[dict[str, Any]]:
@@ -70,7 +70,7 @@ class OrdersService:
     def update_details(self, order_id: str, changes: Any) -> list[dict[str, Any]]:
         return orders_domain.update_details(self.repository, order_id, changes, self.caller)
 
-    @rpc(expected_exceptions=ServiceError)
+    @rpc(expected_exceptions=ServiceError, idempotent=True)
     def ping(self) -> dict[str, str]:
         self.repository.ping()
         return {"service": self.name, "status": "ok"}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from functools import partial
 from typing import Any
 
 import eventlet
@@ -15,11 +16,12 @@ from nameko.messaging import QueueConsumer
 from common.wire import BROKER_ERRORS
 from workers.exceptions import StorageUnavailable
 from workers.runtime import metrics
+from workers.runtime.queue_types import QUORUM, declare_checked, with_type
 
 log = logging.getLogger(__name__)
 
-# Pause before handing a message back after a transient failure, so a dead database costs
-# a redelivery every half second instead of a hot loop.
+# Pause before running an event again after a transient failure, so a dead database costs
+# an attempt every half second instead of a hot loop.
 RETRY_DELAY_SECONDS = 0.5
 TRANSIENT_ERRORS = (StorageUnavailable,)
 
@@ -58,8 +60,15 @@ class DeadLetteringQueueConsumer(QueueConsumer):
 
 class ReliableEventHandler(EventHandler):
     """Acks only after the handler returned. A transient failure (database unreachable)
-    requeues the event; any other failure (malformed body, bug) rejects it to the queue's
-    dead-letter queue with a log line, so one poison message never blocks the rest."""
+    runs the event again after a pause, still unacked; any other failure (malformed body,
+    bug) rejects it to the queue's dead-letter queue with a log line, so one poison message
+    never blocks the rest.
+
+    The retry stays in this process instead of a requeue: a quorum queue counts every
+    requeue as a delivery, and RabbitMQ 4.x dead-letters a message after 20 of them
+    (default `x-delivery-limit`), so an outage of a few seconds would dead-letter events.
+    Held events fill the prefetch window (max_workers), so nothing else is taken meanwhile.
+    """
 
     # Only reliable handlers share this consumer: every queue it serves has a dead-letter
     # exchange, so rejecting an undecodable body there never loses it.
@@ -69,13 +78,14 @@ class ReliableEventHandler(EventHandler):
         super().setup()
         exchange_name, dlq_name = dead_letter_names(self.queue.name)
         dead_letters = Exchange(exchange_name, type="fanout", durable=True)
-        self.dead_letter_queue = Queue(dlq_name, exchange=dead_letters, durable=True)
-        self.queue.queue_arguments = {
-            **(self.queue.queue_arguments or {}),
-            "x-dead-letter-exchange": exchange_name,
-        }
-        with Connection(self.container.config[AMQP_URI_CONFIG_KEY]) as connection:
-            self.dead_letter_queue(connection.default_channel).declare()
+        self.dead_letter_queue = Queue(
+            dlq_name, exchange=dead_letters, durable=True, queue_arguments=dict(QUORUM)
+        )
+        with_type(self.queue, {**QUORUM, "x-dead-letter-exchange": exchange_name})
+        amqp_uri = self.container.config[AMQP_URI_CONFIG_KEY]
+        declare_checked(amqp_uri, self.dead_letter_queue, self.queue)
+        with Connection(amqp_uri) as connection:
+            self.dead_letter_queue(connection.default_channel).declare()  # and its binding
 
     def handle_result(
         self, message: Any, worker_ctx: Any, result: Any = None, exc_info: Any = None
@@ -85,8 +95,10 @@ class ReliableEventHandler(EventHandler):
             self._settle(self.queue_consumer.ack_message, message)
         elif isinstance(exc_info[1], TRANSIENT_ERRORS):
             self._count(worker_ctx, metrics.RETRIED)
-            eventlet.sleep(RETRY_DELAY_SECONDS)
-            self._settle(self.queue_consumer.requeue_message, message)
+            self.container.spawn_managed_thread(
+                partial(self._retry, worker_ctx.args[0], message),
+                identifier=f"{type(self).__name__}.retry[{self.event_type}]",
+            )
         else:
             self._count(worker_ctx, metrics.DEAD_LETTERED)
             log.error(
@@ -101,6 +113,12 @@ class ReliableEventHandler(EventHandler):
             )
             self._reject(message)
         return result, exc_info
+
+    def _retry(self, body: Any, message: Any) -> None:
+        eventlet.sleep(RETRY_DELAY_SECONDS)
+        if not message.channel.connection:
+            return  # the connection dropped: the broker redelivers the event by itself
+        self.handle_message(body, message)
 
     def _count(self, worker_ctx: Any, outcome: str) -> None:
         event = worker_ctx.args[0] if worker_ctx.args else None

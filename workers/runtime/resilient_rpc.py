@@ -22,6 +22,8 @@ from nameko.exceptions import IncorrectSignature
 from nameko.rpc import ReplyListener, Responder, Rpc, RpcConsumer
 
 from common.wire import BROKER_ERRORS, encode_reply, is_direct_reply_to, publish
+from workers.exceptions import RequestRedelivered
+from workers.runtime.queue_types import CLASSIC, QUORUM, declare_checked, with_type
 
 log = logging.getLogger(__name__)
 
@@ -52,11 +54,12 @@ def skip_rpc_exchange_declare(extension: Any) -> None:
 
 
 class RpcReplyListener(ReplyListener):
-    """nameko's reply queue for an RpcProxy, honouring DECLARE_RPC_EXCHANGE."""
+    """nameko's reply queue for an RpcProxy, honouring DECLARE_RPC_EXCHANGE; always classic."""
 
     def setup(self) -> None:
         super().setup()
         skip_rpc_exchange_declare(self)
+        with_type(self.queue, CLASSIC)
 
 
 class ResilientRpcConsumer(RpcConsumer):
@@ -69,6 +72,9 @@ class ResilientRpcConsumer(RpcConsumer):
     def setup(self) -> None:
         super().setup()
         skip_rpc_exchange_declare(self)
+        # `rpc-<service>` is replicated: a lost node must not lose requests or the consumer.
+        with_type(self.queue, QUORUM)
+        declare_checked(self.container.config[AMQP_URI_CONFIG_KEY], self.queue)
 
     def handle_result(self, message: Any, result: Any, exc_info: Any) -> tuple[Any, Any]:
         try:
@@ -147,7 +153,22 @@ def publish_reply(message: Any, result: Any, exc_info: Any, exchange: str) -> tu
 
 
 class ResilientRpc(Rpc):
+    """nameko's `rpc`, plus `idempotent`: unless a method says it is (reads, ping), a
+    redelivered request is answered RequestRedelivered (503) instead of run. RabbitMQ
+    redelivers an unacked request when its consumer's node or connection went away, and the
+    first run may have committed before its reply was lost (docs/clustering.md)."""
+
     rpc_consumer = ResilientRpcConsumer()
+
+    def __init__(self, *args: Any, idempotent: bool = False, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.idempotent = idempotent
+
+    def handle_message(self, body: Any, message: Any) -> None:
+        # Raised here, RpcConsumer.handle_message replies with it (and acks).
+        if not self.idempotent and message.delivery_info.get("redelivered"):
+            raise RequestRedelivered()
+        super().handle_message(body, message)
 
     def setup(self) -> None:
         super().setup()

@@ -37,7 +37,7 @@ class UsersService:
     def create(self, payload: Any) -> dict[str, Any]:
         return users_domain.create_user(self.repository, payload, self.generation, self.caller)
 
-    @rpc(expected_exceptions=ServiceError)
+    @rpc(expected_exceptions=ServiceError, idempotent=True)
     def get(self, user_id: str) -> dict[str, Any]:
         return users_domain.get_user(self.repository, user_id)
 
@@ -47,7 +47,7 @@ class UsersService:
             self.repository, user_id, changes, self.generation, self.dispatch, self.caller
         )
 
-    @rpc(expected_exceptions=ServiceError)
+    @rpc(expected_exceptions=ServiceError, idempotent=True)
     def ping(self) -> dict[str, str]:
         self.repository.ping()
         return {"service": self.name, "status": "ok"}
