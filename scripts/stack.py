@@ -20,7 +20,14 @@ from urllib.parse import unquote, urlparse
 import requests
 
 from launch import broker_accounts, credentials, prometheus
-from launch.runner import NotReady, Runner, pid_alive, stop_process_groups
+from launch.runner import (
+    NotReady,
+    Runner,
+    pid_alive,
+    read_stop_policy,
+    remove_pid_file,
+    stop_process_groups,
+)
 from launch.settings import DEFAULTS, SettingsError, StackSettings
 from launch.spec import ROOT, Component, PortOpen, build_stack
 
@@ -214,10 +221,12 @@ def cmd_up() -> int:
 def cmd_down() -> int:
     pid_files = _pid_files()
     pids = [int(pid_file.read_text()) for pid_file in pid_files]
-    stop_process_groups([pid for pid in pids if pid_alive(pid)])
+    running = [(pid, read_stop_policy(f)) for f, pid in zip(pid_files, pids, strict=True)]
+    running = [(pid, policy) for pid, policy in running if pid_alive(pid)]
+    stop_process_groups([pid for pid, _ in running], policies=[p for _, p in running])
     for pid_file, pid in zip(pid_files, pids, strict=True):
         print(f"  stop    {pid_file.stem} (pid {pid})")
-        pid_file.unlink()
+        remove_pid_file(PID_DIR, pid_file.stem)
     if not pid_files:
         print("stack: nothing to stop")
     return 0

@@ -10,17 +10,20 @@ import collections
 import os
 import signal
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+import requests
 from nameko.standalone.events import event_dispatcher
 from nameko.standalone.rpc import ClusterRpcProxy
 
 from launch.runner import Runner
-from launch.spec import Component, RpcPing, child_env, nameko_worker
+from launch.spec import Component, PortOpen, RpcPing, child_env, nameko_worker
+from tests.support.auth import auth_headers
 from tests.support.broker import queue_depth
 from tests.support.polling import wait_until
-from tests.support.processes import CHILD_ENV
+from tests.support.processes import CHILD_ENV, Edge
 from tests.support.slow_service import EVENT, SOURCE
 
 pytestmark = pytest.mark.reliability
@@ -104,5 +107,66 @@ def test_event_being_handled_at_sigterm_is_acked_once(vhost, tmp_path) -> None:
         assert len(counts) == ROUNDS * IN_FLIGHT
         assert queue_depth(vhost.uri, EVENT_QUEUE) == 0
         assert queue_depth(vhost.uri, f"{EVENT_QUEUE}.dead-letter") == 0
+    finally:
+        runner.stop_all()
+
+
+# -- the edge ----------------------------------------------------------------------------
+EDGE_IN_FLIGHT = 4  # half the edge's 2 x 4 threads: /ready still finds a free thread
+DRAIN = 1.5
+
+
+def get(url: str) -> requests.Response:
+    return requests.get(url, headers=auth_headers(), timeout=30)
+
+
+def test_edge_drains_on_sigterm_ready_503_first_then_in_flight_answered(vhost, tmp_path) -> None:
+    ledger = tmp_path / "ledger"
+    env = child_env(
+        os.environ, **CHILD_ENV, AMQP_URI=vhost.uri, SLOW_LEDGER=str(ledger),
+        SLOW_SECONDS=str(PAUSE), SLOW_SERVICE_NAME="users_v2",
+    )  # fmt: skip
+    services = nameko_worker(
+        "slow", [SLOW, "tests.support.slow_service:Orders"], env, tmp_path / "slow.log",
+        RpcPing(vhost.uri, ("users_v2", "orders")),
+    )  # fmt: skip
+    runner = Runner()
+    try:
+        runner.start(services, timeout=60)
+        for round_ in range(ROUNDS):
+            edge = Edge(
+                "users_v2", vhost.uri, tmp_path / f"edge{round_}.log", rpc_timeout=10,
+                extra_env={"EDGE_DRAIN_SECONDS": str(DRAIN)},
+            ).start()  # fmt: skip
+            edge.wait_ready()
+            ids = [f"u{round_}-{i}" for i in range(EDGE_IN_FLIGHT)]
+            with ThreadPoolExecutor(EDGE_IN_FLIGHT + 1) as pool:
+                answers = [pool.submit(get, f"{edge.url}/users/{user_id}") for user_id in ids]
+                time.sleep(0.5)
+                process = edge.runner.processes.pop("edge")
+                signalled = time.monotonic()
+                process.send_signal(signal.SIGTERM)
+                time.sleep(0.3)
+                ready = get(f"{edge.url}/ready")  # a new connection, while draining
+                assert ready.status_code == 503, ready.text
+                assert ready.headers["Content-Type"] == "application/problem+json"
+                assert ready.json()["checks"] == {"edge": "draining"}
+                assert get(f"{edge.url}/health").status_code == 200
+                late = pool.submit(get, f"{edge.url}/users/late-{round_}")  # still served
+                listening = PortOpen("127.0.0.1", edge.port)
+                wait_until(
+                    lambda listening=listening: not listening(),
+                    timeout=DRAIN + 2,
+                    what="the edge to stop accepting after the drain",
+                )
+                assert time.monotonic() - signalled >= DRAIN
+                results = [answer.result() for answer in [*answers, late]]
+            assert [r.status_code for r in results] == [200] * (EDGE_IN_FLIGHT + 1)
+            assert [r.json()["userId"] for r in results] == [*ids, f"late-{round_}"]
+            assert process.wait(timeout=15) == 0
+            assert time.monotonic() - signalled < DRAIN + PAUSE + 5
+        counts = ledger_counts(ledger, "rpc")
+        assert {user_id: n for user_id, n in counts.items() if n != 1} == {}
+        assert len(counts) == ROUNDS * (EDGE_IN_FLIGHT + 1)
     finally:
         runner.stop_all()
