@@ -16,6 +16,9 @@ from pathlib import Path
 
 from launch.spec import ROOT, Component
 
+# Outlasts a draining edge: EDGE_DRAIN_SECONDS (1) plus the slowest RPC (RPC_TIMEOUT, 10).
+STOP_TIMEOUT = 20.0
+
 
 class NotReady(RuntimeError):
     """A started component did not answer in time, or exited while it was awaited."""
@@ -69,7 +72,7 @@ def stop_processes(
     *,
     group: bool,
     sig: int = signal.SIGTERM,
-    timeout: float = 10.0,
+    timeout: float = STOP_TIMEOUT,
     policies: Sequence[StopPolicy] = (),
 ) -> None:
     """Signal all (last started first), then wait for each; SIGKILL whoever lingers (its
@@ -90,7 +93,7 @@ def stop_processes(
 
 
 def stop_process_groups(
-    pids: Sequence[int], timeout: float = 10.0, policies: Sequence[StopPolicy] = ()
+    pids: Sequence[int], timeout: float = STOP_TIMEOUT, policies: Sequence[StopPolicy] = ()
 ) -> None:
     """stop_processes() for groups this process did not start (e.g. `make down`)."""
     asks = [*policies, *[StopPolicy()] * (len(pids) - len(policies))]
@@ -139,7 +142,7 @@ class Runner:
         new_session: bool = True,
         pid_dir: Path | None = None,
         ready_timeout: float = 60.0,
-        stop_timeout: float = 10.0,
+        stop_timeout: float = STOP_TIMEOUT,
         announce: Callable[[Component, subprocess.Popen | str], None] | None = None,
     ) -> None:
         self.new_session = new_session

@@ -254,7 +254,7 @@ def cmd_restart() -> int:
     stack = {c.name: c for c in components(settings, uris) if c.name in running}
     vhost = unquote(urlparse(settings.amqp_uri).path[1:]) or "/"
     broker = rolling.Broker(management_api(settings), vhost, uris[broker_accounts.OPERATOR])
-    runner = Runner(pid_dir=PID_DIR, announce=announce, stop_timeout=20)
+    runner = Runner(pid_dir=PID_DIR, announce=announce)
     started = time.monotonic()
 
     def reload_gateway() -> None:
