@@ -11,9 +11,13 @@ import tempfile
 # prometheus_client picks multiprocess mode when first imported, so the directory is set
 # before anything imports it (http_edge.gunicorn_setup imports the app).
 metrics_port = os.environ.get("EDGE_METRICS_PORT", "").strip()
-own_metrics_dir = bool(metrics_port) and not os.environ.get("PROMETHEUS_MULTIPROC_DIR", "")
-if own_metrics_dir:
-    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="edge-metrics-")
+OWN_METRICS_PREFIX = "edge-metrics-"
+if metrics_port and not os.environ.get("PROMETHEUS_MULTIPROC_DIR", ""):
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix=OWN_METRICS_PREFIX)
+# By its name, not "we just made it": a SIGHUP reload (make restart) runs this file again.
+_metrics_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR", "")
+own_metrics_dir = bool(metrics_port) and os.path.dirname(_metrics_dir) == tempfile.gettempdir()
+own_metrics_dir = own_metrics_dir and os.path.basename(_metrics_dir).startswith(OWN_METRICS_PREFIX)
 
 import shutil  # noqa: E402
 
