@@ -112,7 +112,10 @@ def test_event_being_handled_at_sigterm_is_acked_once(vhost, tmp_path) -> None:
 
 
 # -- the edge ----------------------------------------------------------------------------
-EDGE_IN_FLIGHT = 4  # half the edge's 2 x 4 threads: /ready still finds a free thread
+EDGE_IN_FLIGHT = 4
+# 8 threads per process: even if all in-flight calls land on one process, the /ready and
+# /health probes find a free thread in it (gthread queues a connection for a busy pool).
+EDGE_THREADS = "8"
 DRAIN = 1.5
 
 
@@ -136,7 +139,7 @@ def test_edge_drains_on_sigterm_ready_503_first_then_in_flight_answered(vhost, t
         for round_ in range(ROUNDS):
             edge = Edge(
                 "users_v2", vhost.uri, tmp_path / f"edge{round_}.log", rpc_timeout=10,
-                extra_env={"EDGE_DRAIN_SECONDS": str(DRAIN)},
+                extra_env={"EDGE_DRAIN_SECONDS": str(DRAIN), "GUNICORN_THREADS": EDGE_THREADS},
             ).start()  # fmt: skip
             edge.wait_ready()
             ids = [f"u{round_}-{i}" for i in range(EDGE_IN_FLIGHT)]
