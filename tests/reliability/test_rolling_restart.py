@@ -31,7 +31,9 @@ ROUNDS = 2  # two whole rolling restarts, back to back, under the same load
 # A reloading nginx closes its idle kept-alive client connections; a request the client
 # sent at that instant gets no answer. HTTP lets a client retry an idempotent request then
 # (RFC 9110 §9.2.2), as browsers and urllib3's Retry do: GET and PUT are retried once on
-# exactly this error (and counted), POSTs go on fresh connections, where it cannot happen.
+# exactly this error (and counted); POSTs go on fresh connections, where it cannot happen
+# (a POST with `Connection: close` on the shared session still reused a pooled connection
+# and hit it once in a run).
 KEEPALIVE_RACE = "Remote end closed connection without response"
 
 
@@ -58,7 +60,7 @@ def test_rolling_restart_under_load_fails_no_request_and_loses_no_event(
     lock = threading.Lock()
     numbers = itertools.count()
 
-    def send(session: requests.Session, n: int) -> requests.Response:
+    def send(session: requests.Session, fresh: requests.Session, n: int) -> requests.Response:
         user, timeout = users[n % USERS], RPC_TIMEOUT + 5
         if n % 3 == 0:
             return session.put(
@@ -68,21 +70,23 @@ def test_rolling_restart_under_load_fails_no_request_and_loses_no_event(
             return session.get(f"{stack.gateway}/users/{user}", timeout=timeout)
         order = {"userId": user, "items": ITEMS, "userEmails": [f"o{n}@example.com"],
                  "deliveryAddress": ADDRESS, "orderStatus": "shipping"}  # fmt: skip
-        # Not idempotent, so never retried: sent on a fresh connection (see KEEPALIVE_RACE).
-        return session.post(
+        # Not idempotent, so never retried: on a session whose every connection closes after
+        # its one request, so it never reuses one (see KEEPALIVE_RACE).
+        return fresh.post(
             f"{stack.gateway}/orders/", json=order, timeout=timeout,
             headers={"Connection": "close"},
         )  # fmt: skip
 
     def client() -> None:
-        with requests.Session() as session:
+        with requests.Session() as session, requests.Session() as fresh:
             session.headers.update(auth_headers())
+            fresh.headers.update(auth_headers())
             while not stop.is_set():
                 n = next(numbers)
                 kind = ("put", "get", "order")[n % 3]
                 for attempt in (1, 2):
                     try:
-                        response = send(session, n)
+                        response = send(session, fresh, n)
                         ok = response.status_code < 300
                         detail = f"{kind} {response.status_code} {response.text[:200]}"
                         break
