@@ -69,8 +69,9 @@ def restart_worker(
 ) -> None:
     """Start a second `nameko run` of the service, wait until it consumes every queue the
     service consumes, then stop the old one (it finishes and acks what it holds)."""
-    queues = broker.queues_of(component.name)
-    before = broker.consumers(queues)
+    # Only queues someone consumes now: a queue left by an old deployment has no consumer.
+    before = {q: n for q, n in broker.consumers(broker.queues_of(component.name)).items() if n}
+    queues = list(before)
     runner.spawn(component)
 
     def consuming() -> bool:

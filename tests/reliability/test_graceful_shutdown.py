@@ -10,6 +10,7 @@ import collections
 import os
 import signal
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -21,7 +22,7 @@ from nameko.standalone.rpc import ClusterRpcProxy
 from launch.runner import Runner
 from launch.spec import Component, PortOpen, RpcPing, child_env, nameko_worker
 from tests.support.auth import auth_headers
-from tests.support.broker import queue_depth
+from tests.support.broker import Vhost, queue_depth
 from tests.support.polling import wait_until
 from tests.support.processes import CHILD_ENV, Edge
 from tests.support.slow_service import EVENT, SOURCE
@@ -35,6 +36,16 @@ IN_FLIGHT = 6
 # Each call or event takes this long: SIGTERM lands well inside it, and nameko's consume
 # loop (1 s drain timeout) would have closed the connection before the work ends.
 PAUSE = 3.0
+
+
+@pytest.fixture(scope="module")
+def vhost() -> Iterator[Vhost]:
+    """A vhost of this module's own: its stand-in services take the names users_v2 and
+    orders, which must never answer the tier's real stack (on the package's vhost)."""
+    vhost = Vhost()
+    vhost.create()
+    yield vhost
+    vhost.delete()
 
 
 def ledger_counts(ledger: Path, kind: str) -> collections.Counter[str]:
