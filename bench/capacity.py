@@ -15,10 +15,11 @@ import time
 import warnings
 from typing import Any
 
-from bench.config import BenchConfig
+from bench.config import RUN_DIR, BenchConfig
+from bench.http_matrix import tag as _tag
 from bench.load import run_wrk
-from bench.scenarios.http_users import _tag, _user_ids_file, measure
-from bench.stack import LOG_DIR, RUN_DIR, BenchStack
+from bench.scenarios.http_users import _user_ids_file, measure
+from bench.stack import LOG_DIR, BenchStack
 from launch.spec import RpcPing, child_env, nameko_worker
 
 
