@@ -18,7 +18,14 @@ from urllib.parse import quote
 import requests
 from kombu import Connection
 
-from launch.runner import Runner, StopPolicy, stop_process_groups, stop_processes, wait_until
+from launch.runner import (
+    Runner,
+    StopPolicy,
+    stop_process_groups,
+    stop_processes,
+    wait_until,
+    write_pid_file,
+)
 from launch.spec import SERVICES, Component
 
 Old = subprocess.Popen | int  # a process this launcher started, or one a pid file names
@@ -72,13 +79,21 @@ def restart_worker(
     # Only queues someone consumes now: a queue left by an old deployment has no consumer.
     before = {q: n for q, n in broker.consumers(broker.queues_of(component.name)).items() if n}
     queues = list(before)
-    runner.spawn(component)
+    new = runner.spawn(component)
 
     def consuming() -> bool:
         now = broker.consumers(queues)
         return all(now[queue] > before[queue] for queue in queues) and component.ready()
 
-    wait_until(consuming, f"a second {component.name} consuming {', '.join(queues)}", timeout)
+    try:
+        wait_until(consuming, f"a second {component.name} consuming {', '.join(queues)}", timeout)
+    except BaseException:  # the old instance keeps serving; the runner knows it again
+        _stop_old(new, StopPolicy.of(component), runner.stop_timeout)
+        if isinstance(old, subprocess.Popen):
+            runner.processes[component.name] = old
+        if runner.pid_dir is not None:
+            write_pid_file(runner.pid_dir, component, old if isinstance(old, int) else old.pid)
+        raise
     _stop_old(old, StopPolicy.of(component), runner.stop_timeout)
 
 

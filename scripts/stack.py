@@ -249,7 +249,7 @@ def cmd_restart() -> int:
     if not running or dead:
         print(f"stack: not (fully) up{': ' + ', '.join(dead) + ' dead' if dead else ''}")
         return 1
-    settings = load_settings()
+    settings, _ = with_credentials(load_settings())  # the store `up` made, as `up` passes it
     uris = provision_accounts(settings)
     stack = {c.name: c for c in components(settings, uris) if c.name in running}
     vhost = unquote(urlparse(settings.amqp_uri).path[1:]) or "/"
