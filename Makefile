@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 export PYTHONWARNINGS ?= ignore::DeprecationWarning
 
-.PHONY: bench bench-check gateway-reload run up down status test test-cluster unit integration e2e lint format shell seed setup-db bootstrap clean
+.PHONY: bench bench-check gateway-reload run up down status restart test test-cluster unit integration e2e lint format shell seed setup-db bootstrap clean
 
 bootstrap:
 	@scripts/bootstrap.sh
@@ -20,6 +20,9 @@ down:  ## stop what `make up` started
 
 status:
 	@$(PY) -m scripts.stack status
+
+restart:  ## rolling restart of what `make up` started: workers, edges, gateway, no request lost
+	@$(PY) -m scripts.stack restart
 
 test: bootstrap  ## everything CI runs: lint, secrets scan, unit, integration, e2e, reliability
 	@$(VENV)/bin/ruff check .

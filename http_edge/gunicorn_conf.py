@@ -11,16 +11,24 @@ import tempfile
 # prometheus_client picks multiprocess mode when first imported, so the directory is set
 # before anything imports it (http_edge.gunicorn_setup imports the app).
 metrics_port = os.environ.get("EDGE_METRICS_PORT", "").strip()
-own_metrics_dir = bool(metrics_port) and not os.environ.get("PROMETHEUS_MULTIPROC_DIR", "")
-if own_metrics_dir:
-    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="edge-metrics-")
+OWN_METRICS_PREFIX = "edge-metrics-"
+if metrics_port and not os.environ.get("PROMETHEUS_MULTIPROC_DIR", ""):
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix=OWN_METRICS_PREFIX)
+# By its name, not "we just made it": a SIGHUP reload (make restart) runs this file again.
+_metrics_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR", "")
+own_metrics_dir = bool(metrics_port) and os.path.dirname(_metrics_dir) == tempfile.gettempdir()
+own_metrics_dir = own_metrics_dir and os.path.basename(_metrics_dir).startswith(OWN_METRICS_PREFIX)
 
 import shutil  # noqa: E402
 
 from common import tracing  # noqa: E402
 from common.logs import skip_unused_record_fields  # noqa: E402
 from http_edge import metrics  # noqa: E402
-from http_edge.gunicorn_setup import install_problem_error_pages, set_read_timeout  # noqa: E402
+from http_edge.gunicorn_setup import (  # noqa: E402
+    drain_on_term,
+    install_problem_error_pages,
+    set_read_timeout,
+)
 
 
 def _int(name: str, default: int) -> int:
@@ -34,13 +42,18 @@ def _seconds(name: str, default: float) -> float:
 
 
 bind = os.environ.get("EDGE_BIND", "127.0.0.1:8101")
-worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "gthread")
+# "gthread": gunicorn's, closing its listeners as soon as a stopping worker stops accepting.
+_worker = os.environ.get("GUNICORN_WORKER_CLASS", "gthread")
+worker_class = "http_edge.gunicorn_setup.ThreadWorker" if _worker == "gthread" else _worker
 workers = _int("GUNICORN_WORKERS", 2)
 # Each thread keeps its own AMQP reply connection (http_edge/rpc.py). 2 x 4 measured
 # best on 2 cores: more threads per process only add GIL contention (see docs/api.md).
 threads = _int("GUNICORN_THREADS", 4)
 # Must outlast the slowest RPC, or gunicorn kills a worker that is merely waiting.
 timeout = max(30, int(float(os.environ.get("RPC_TIMEOUT", "10") or 10) * 3))
+# After SIGTERM: /ready answers 503 this long while the edge still serves, then gunicorn's
+# graceful stop gives in-flight requests graceful_timeout; the edge is gone within the sum.
+drain_seconds = _seconds("EDGE_DRAIN_SECONDS", 1.0)
 graceful_timeout = 15
 # Longest silence while a request (headers or body) is being received: a stalled client
 # gets a 408 instead of holding a worker thread (gunicorn has no such timeout itself).
@@ -72,6 +85,7 @@ logconfig_dict = {
 
 def on_starting(server) -> None:  # noqa: ANN001
     install_problem_error_pages()
+    drain_on_term(server, drain_seconds)
     directory = metrics.multiprocess_dir()
     if directory is not None:
         metrics.wipe(directory)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, g, jsonify
 
+from http_edge import lifecycle
 from http_edge.context import rpc_client, settings
 from http_edge.problems import describe_check, problem_response
 from http_edge.rpc import BrokerUnavailable
@@ -20,6 +21,12 @@ def health() -> Response:
 @bp.get("/ready")
 def ready() -> Response:
     config = settings()
+    if lifecycle.draining():  # SIGTERM received: still serving, but send nothing new here
+        return problem_response(
+            503, "Not ready", "Not ready: draining for shutdown", slug="not-ready",
+            headers={"Retry-After": str(config.retry_after)},
+            extra={"checks": {"edge": "draining"}},
+        )  # fmt: skip
     services = [config.users_service, "orders"]
     checks: dict[str, str] = {}
     try:

@@ -10,10 +10,14 @@ import signal
 import subprocess
 import time
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from itertools import groupby
 from pathlib import Path
 
 from launch.spec import ROOT, Component
+
+# Outlasts a draining edge: EDGE_DRAIN_SECONDS (1) plus the slowest RPC (RPC_TIMEOUT, 10).
+STOP_TIMEOUT = 20.0
 
 
 class NotReady(RuntimeError):
@@ -35,25 +39,6 @@ def _signal(pid: int, sig: int, group: bool) -> None:
         os.killpg(pid, sig) if group else os.kill(pid, sig)
 
 
-def stop_processes(
-    processes: Sequence[subprocess.Popen],
-    *,
-    group: bool,
-    sig: int = signal.SIGTERM,
-    timeout: float = 10.0,
-) -> None:
-    """Signal all (last started first), then wait for each; SIGKILL whoever lingers."""
-    alive = [p for p in reversed(processes) if p.poll() is None]
-    for process in alive:
-        _signal(process.pid, sig, group)
-    for process in alive:
-        try:
-            process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            _signal(process.pid, signal.SIGKILL, group)
-            process.wait(timeout=10)
-
-
 def pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -62,16 +47,85 @@ def pid_alive(pid: int) -> bool:
         return False
 
 
-def stop_process_groups(pids: Sequence[int], timeout: float = 10.0) -> None:
+@dataclass(frozen=True)
+class StopPolicy:
+    """How a process started by another launcher asks to be stopped (`make down`)."""
+
+    sig: int = signal.SIGTERM
+    leader_only: bool = False
+
+    @classmethod
+    def of(cls, component: Component) -> StopPolicy:
+        return cls(component.stop_signal, component.leader_only)
+
+    def dump(self) -> str:
+        return f"{signal.Signals(self.sig).name} {'leader' if self.leader_only else 'group'}"
+
+    @classmethod
+    def load(cls, text: str) -> StopPolicy:
+        name, scope = text.split()
+        return cls(signal.Signals[name], scope == "leader")
+
+
+def stop_processes(
+    processes: Sequence[subprocess.Popen],
+    *,
+    group: bool,
+    sig: int = signal.SIGTERM,
+    timeout: float = STOP_TIMEOUT,
+    policies: Sequence[StopPolicy] = (),
+) -> None:
+    """Signal all (last started first), then wait for each; SIGKILL whoever lingers (its
+    whole group if `group`). `policies[i]`, if given, is how process i asks to stop."""
+    asks = dict(zip((p.pid for p in processes), policies, strict=False))
+    alive = [p for p in reversed(processes) if p.poll() is None]
+    for process in alive:
+        policy = asks.get(process.pid, StopPolicy(sig))
+        _signal(process.pid, policy.sig, group and not policy.leader_only)
+    for process in alive:
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            _signal(process.pid, signal.SIGKILL, group)
+            process.wait(timeout=10)
+        if group and asks.get(process.pid, StopPolicy()).leader_only:
+            _signal(process.pid, signal.SIGKILL, group)  # a child it left behind
+
+
+def stop_process_groups(
+    pids: Sequence[int], timeout: float = STOP_TIMEOUT, policies: Sequence[StopPolicy] = ()
+) -> None:
     """stop_processes() for groups this process did not start (e.g. `make down`)."""
-    for pid in pids:
-        _signal(pid, signal.SIGTERM, group=True)
-    for pid in pids:
+    asks = [*policies, *[StopPolicy()] * (len(pids) - len(policies))]
+    for pid, policy in zip(pids, asks, strict=True):
+        _signal(pid, policy.sig, group=not policy.leader_only)
+    for pid, policy in zip(pids, asks, strict=True):
         deadline = time.monotonic() + timeout
         while pid_alive(pid) and time.monotonic() < deadline:
             time.sleep(0.1)
-        if pid_alive(pid):
+        if pid_alive(pid) or policy.leader_only:  # lingering, or a child left behind
             _signal(pid, signal.SIGKILL, group=True)
+
+
+def write_pid_file(pid_dir: Path, component: Component, pid: int) -> None:
+    """`<name>.pid` holds the pid; `<name>.stop` the stop policy where it is not the default."""
+    pid_dir.mkdir(parents=True, exist_ok=True)
+    (pid_dir / f"{component.name}.pid").write_text(str(pid))
+    policy, stop_file = StopPolicy.of(component), pid_dir / f"{component.name}.stop"
+    if policy == StopPolicy():
+        stop_file.unlink(missing_ok=True)
+    else:
+        stop_file.write_text(policy.dump())
+
+
+def read_stop_policy(pid_file: Path) -> StopPolicy:
+    stop_file = pid_file.with_suffix(".stop")
+    return StopPolicy.load(stop_file.read_text()) if stop_file.exists() else StopPolicy()
+
+
+def remove_pid_file(pid_dir: Path, name: str) -> None:
+    for suffix in (".pid", ".stop"):
+        (pid_dir / f"{name}{suffix}").unlink(missing_ok=True)
 
 
 class Runner:
@@ -88,7 +142,7 @@ class Runner:
         new_session: bool = True,
         pid_dir: Path | None = None,
         ready_timeout: float = 60.0,
-        stop_timeout: float = 10.0,
+        stop_timeout: float = STOP_TIMEOUT,
         announce: Callable[[Component, subprocess.Popen | str], None] | None = None,
     ) -> None:
         self.new_session = new_session
@@ -114,8 +168,7 @@ class Runner:
         self.components[component.name] = component
         self.processes[component.name] = process
         if self.pid_dir is not None:
-            self.pid_dir.mkdir(parents=True, exist_ok=True)
-            (self.pid_dir / f"{component.name}.pid").write_text(str(process.pid))
+            write_pid_file(self.pid_dir, component, process.pid)
         if self.announce is not None:
             self.announce(component, process)
         return process
@@ -178,12 +231,20 @@ class Runner:
         wait_until(ready, f"{name} (see {component.log})", limit)
 
     # -- stopping ------------------------------------------------------------------------
-    def stop(self, *names: str, sig: int = signal.SIGTERM) -> None:
-        processes = [self.processes.pop(name) for name in names if name in self.processes]
-        stop_processes(processes, group=self.new_session, sig=sig, timeout=self.stop_timeout)
+    def stop(self, *names: str, sig: int | None = None) -> None:
+        """Stop each gracefully (its own stop signal), or with `sig` sent to its group."""
+        names = tuple(name for name in names if name in self.processes)
+        policies = [
+            StopPolicy.of(self.components[name]) if sig is None else StopPolicy(sig)
+            for name in names
+        ]
+        processes = [self.processes.pop(name) for name in names]
+        stop_processes(
+            processes, group=self.new_session, timeout=self.stop_timeout, policies=policies
+        )
         for name in names:
             if self.pid_dir is not None:
-                (self.pid_dir / f"{name}.pid").unlink(missing_ok=True)
+                remove_pid_file(self.pid_dir, name)
 
     def stop_all(self) -> None:
         self.stop(*self.processes)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import socket
 import sys
 import urllib.request
@@ -111,7 +112,11 @@ class Started:
 
 @dataclass(frozen=True)
 class Component:
-    """One process: `prepare` (if any) runs just before it starts; a `job` runs to its end."""
+    """One process: `prepare` (if any) runs just before it starts; a `job` runs to its end.
+
+    `stop_signal` asks it to stop gracefully; with `leader_only` that signal goes to the
+    process alone (it stops its own children, e.g. gunicorn drains first), never its group.
+    """
 
     name: str
     argv: tuple[str, ...]
@@ -122,6 +127,8 @@ class Component:
     stage: str = ""
     prepare: Callable[[], object] | None = field(default=None, compare=False)
     job: bool = False
+    stop_signal: int = signal.SIGTERM
+    leader_only: bool = False
 
 
 def child_env(base: Mapping[str, str], **extra: str) -> Mapping[str, str]:
@@ -173,7 +180,8 @@ def gunicorn_app(
     """A gunicorn master with the edge's gunicorn config (bench's baseline app uses it too)."""
     argv = (str(BIN / "gunicorn"), "-c", str(GUNICORN_CONF), "--bind", f"127.0.0.1:{port}", app)
     ready = HttpOk(f"http://127.0.0.1:{port}{ready_path}")
-    return Component(name, argv, env, log, ready, (port,), "edges")
+    # SIGTERM to the master only: it turns /ready 503, drains, then stops its workers.
+    return Component(name, argv, env, log, ready, (port,), "edges", leader_only=True)
 
 
 def gateway(run_dir: Path, port: int, env: Mapping[str, str]) -> Component:
@@ -184,6 +192,7 @@ def gateway(run_dir: Path, port: int, env: Mapping[str, str]) -> Component:
         "gateway", tuple(nginx_argv(run_dir)), env, run_dir / "logs" / "gateway.log",
         HttpOk(f"http://127.0.0.1:{port}/health"), (port,), "gateway",
         prepare=partial(prepare_gateway, run_dir, env),
+        stop_signal=signal.SIGQUIT, leader_only=True,  # nginx's graceful stop; TERM is fast
     )  # fmt: skip
 
 

@@ -1,4 +1,5 @@
-"""Local stack manager: `run` (foreground), `up` (background), `down`, `status`.
+"""Local stack manager: `run` (foreground), `up` (background), `down`, `status`, `restart`
+(a rolling restart of what `up` started, a second instance of each up while the first drains).
 
 Starts the components of `launch.spec.build_stack` in order: the Mongo wire server (unless
 MONGO_URI points elsewhere), `micro-db setup`, the three Nameko workers, the two HTTP edges
@@ -19,8 +20,15 @@ from urllib.parse import unquote, urlparse
 
 import requests
 
-from launch import broker_accounts, credentials, prometheus
-from launch.runner import NotReady, Runner, pid_alive, stop_process_groups
+from launch import broker_accounts, credentials, prometheus, rolling
+from launch.runner import (
+    NotReady,
+    Runner,
+    pid_alive,
+    read_stop_policy,
+    remove_pid_file,
+    stop_process_groups,
+)
 from launch.settings import DEFAULTS, SettingsError, StackSettings
 from launch.spec import ROOT, Component, PortOpen, build_stack
 
@@ -98,9 +106,11 @@ def provision_accounts(settings: StackSettings) -> dict[str, str]:
         ) from None
 
 
-def components(settings: StackSettings) -> tuple[Component, ...]:
+def components(
+    settings: StackSettings, uris: Mapping[str, str] | None = None
+) -> tuple[Component, ...]:
     mongo = _local_mongo_wanted(settings.env)
-    uris = provision_accounts(settings)
+    uris = provision_accounts(settings) if uris is None else uris
     stack = build_stack(
         settings,
         RUN_DIR,
@@ -214,10 +224,12 @@ def cmd_up() -> int:
 def cmd_down() -> int:
     pid_files = _pid_files()
     pids = [int(pid_file.read_text()) for pid_file in pid_files]
-    stop_process_groups([pid for pid in pids if pid_alive(pid)])
+    running = [(pid, read_stop_policy(f)) for f, pid in zip(pid_files, pids, strict=True)]
+    running = [(pid, policy) for pid, policy in running if pid_alive(pid)]
+    stop_process_groups([pid for pid, _ in running], policies=[p for _, p in running])
     for pid_file, pid in zip(pid_files, pids, strict=True):
         print(f"  stop    {pid_file.stem} (pid {pid})")
-        pid_file.unlink()
+        remove_pid_file(PID_DIR, pid_file.stem)
     if not pid_files:
         print("stack: nothing to stop")
     return 0
@@ -230,11 +242,41 @@ def cmd_status() -> int:
     return 0
 
 
+def cmd_restart() -> int:
+    """Rolling restart of the running stack: workers, edges, gateway (docs/operations.md)."""
+    running = {f.stem: int(f.read_text()) for f in _pid_files()}
+    dead = [name for name, pid in running.items() if not pid_alive(pid)]
+    if not running or dead:
+        print(f"stack: not (fully) up{': ' + ', '.join(dead) + ' dead' if dead else ''}")
+        return 1
+    settings, _ = with_credentials(load_settings())  # the store `up` made, as `up` passes it
+    uris = provision_accounts(settings)
+    stack = {c.name: c for c in components(settings, uris) if c.name in running}
+    vhost = unquote(urlparse(settings.amqp_uri).path[1:]) or "/"
+    broker = rolling.Broker(management_api(settings), vhost, uris[broker_accounts.OPERATOR])
+    runner = Runner(pid_dir=PID_DIR, announce=announce)
+    started = time.monotonic()
+
+    def reload_gateway() -> None:
+        from kong.local_gateway import reload_gateway
+
+        reload_gateway(RUN_DIR, stack["gateway"].env)
+
+    rolling.rolling_restart(
+        runner, stack, running, broker, reload_gateway, lambda step: print(f"  restart {step}")
+    )
+    print(f"stack: rolling restart done in {time.monotonic() - started:.1f}s")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="stack", description=__doc__)
-    parser.add_argument("command", choices=["run", "up", "down", "status"])
+    parser.add_argument("command", choices=["run", "up", "down", "status", "restart"])
     args = parser.parse_args(argv)
-    handlers = {"run": cmd_run, "up": cmd_up, "down": cmd_down, "status": cmd_status}
+    handlers = {
+        "run": cmd_run, "up": cmd_up, "down": cmd_down, "status": cmd_status,
+        "restart": cmd_restart,
+    }  # fmt: skip
     try:
         return handlers[args.command]()
     except NotReady as error:

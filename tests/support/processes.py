@@ -120,11 +120,10 @@ class Edge:
             USERS_SERVICE=self.users_service,
             AMQP_URI=self.amqp_uri,
             RPC_TIMEOUT=str(self.rpc_timeout),
-            READY_TIMEOUT="2",
-            GUNICORN_WORKERS="2",
-            GUNICORN_THREADS="4",
-            **self.extra_env,
-        )
+            # extra_env may override these three
+            **{"READY_TIMEOUT": "2", "GUNICORN_WORKERS": "2", "GUNICORN_THREADS": "4",
+               **self.extra_env},
+        )  # fmt: skip
         edge = gunicorn_app("edge", self.port, EDGE_APP, env, self.log_path)
         # Listening is enough here; tests that need the workers call wait_ready().
         return dataclasses.replace(edge, ready=PortOpen("127.0.0.1", self.port))

@@ -3,6 +3,7 @@
 import os
 import signal
 import sys
+import threading
 import time
 from dataclasses import replace
 
@@ -173,3 +174,54 @@ def test_up_stops_the_earlier_stages_when_a_later_one_fails(tmp_path):
         runner.up([replace(first, stage="a"), replace(second, stage="b")])
     assert runner.processes == {}
     assert not PortOpen("127.0.0.1", port)()
+
+
+# A leader whose child writes a mark if a SIGUSR1 reaches it (it must not: leader only).
+# SIGUSR1, not nginx's SIGQUIT: Python dies of SIGQUIT with a core dump, which can be slow.
+LEADER = (
+    "import signal, subprocess, sys, time\n"
+    "child = subprocess.Popen([sys.executable, '-c', "
+    "'import signal, sys, time\\n"
+    'signal.signal(signal.SIGUSR1, lambda *a: (open(sys.argv[1], "w").write("hit"), '
+    'sys.exit(0)))\\nprint("child", flush=True)\\ntime.sleep(60)\', sys.argv[1]])\n'
+    "print('ok', child.pid, flush=True)\n"
+    "time.sleep(60)"
+)
+
+
+def test_a_leader_only_component_alone_gets_its_stop_signal_and_its_group_goes_after(tmp_path):
+    mark = tmp_path / "child-got-sigusr1"
+    component = replace(
+        python(tmp_path, "leader", LEADER, mark), stop_signal=signal.SIGUSR1, leader_only=True
+    )
+    runner = Runner(pid_dir=tmp_path / "pids")
+    runner.start(component)
+    log = tmp_path / "leader.log"
+    wait_until(lambda: "child" in log.read_text() and "ok" in log.read_text(), timeout=10)
+    child = int(log.read_text().split("ok ")[1].split()[0])
+    assert (tmp_path / "pids" / "leader.stop").read_text() == "SIGUSR1 leader"
+    process = runner.processes["leader"]
+    runner.stop("leader")
+    assert process.returncode == -signal.SIGUSR1
+    wait_until(lambda: not os.path.exists(f"/proc/{child}"), timeout=5)
+    assert not mark.exists()  # the child never saw the leader's signal
+    assert not (tmp_path / "pids" / "leader.stop").exists()
+
+
+def test_stop_policies_survive_the_pid_files_for_make_down(tmp_path):
+    from launch.runner import StopPolicy, read_stop_policy, stop_process_groups
+
+    runner = Runner(pid_dir=tmp_path / "pids")
+    quit_alone = replace(
+        python(tmp_path, "q", "import time; time.sleep(60)"),
+        stop_signal=signal.SIGUSR1, leader_only=True,
+    )  # fmt: skip
+    runner.start(quit_alone, python(tmp_path, "t", "import time; time.sleep(60)"))
+    policies = {name: read_stop_policy(tmp_path / "pids" / f"{name}.pid") for name in ("q", "t")}
+    assert policies == {"q": StopPolicy(signal.SIGUSR1, True), "t": StopPolicy()}
+    processes = dict(runner.processes)
+    for process in processes.values():  # reaped at once: a zombie would look alive to it
+        threading.Thread(target=process.wait, daemon=True).start()
+    stop_process_groups([processes["q"].pid, processes["t"].pid], policies=list(policies.values()))
+    assert processes["q"].wait(5) == -signal.SIGUSR1
+    assert processes["t"].wait(5) == -signal.SIGTERM

@@ -11,11 +11,11 @@ import eventlet
 from kombu import Connection, Exchange, Queue
 from nameko.constants import AMQP_URI_CONFIG_KEY
 from nameko.events import EventHandler
-from nameko.messaging import QueueConsumer
 
 from common.wire import BROKER_ERRORS
 from workers.exceptions import StorageUnavailable
 from workers.runtime import metrics
+from workers.runtime.graceful import GracefulQueueConsumer
 from workers.runtime.queue_types import QUORUM, declare_checked, with_type
 
 log = logging.getLogger(__name__)
@@ -30,8 +30,8 @@ def dead_letter_names(queue_name: str) -> tuple[str, str]:
     return f"{queue_name}.dead-letter", f"{queue_name}.dead-letter"
 
 
-class DeadLetteringQueueConsumer(QueueConsumer):
-    """nameko's queue consumer, except that a body kombu cannot decode (invalid JSON, not
+class DeadLetteringQueueConsumer(GracefulQueueConsumer):
+    """The graceful queue consumer, except that a body kombu cannot decode (invalid JSON, not
     UTF-8, unknown content type) is rejected to the queue's dead-letter exchange.
 
     kombu's default `on_decode_error` acks such a message: it would vanish with only a

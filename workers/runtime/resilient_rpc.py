@@ -23,6 +23,7 @@ from nameko.rpc import ReplyListener, Responder, Rpc, RpcConsumer
 
 from common.wire import BROKER_ERRORS, encode_reply, is_direct_reply_to, publish
 from workers.exceptions import RequestRedelivered
+from workers.runtime.graceful import GracefulQueueConsumer
 from workers.runtime.queue_types import CLASSIC, QUORUM, declare_checked, with_type
 
 log = logging.getLogger(__name__)
@@ -56,6 +57,9 @@ def skip_rpc_exchange_declare(extension: Any) -> None:
 class RpcReplyListener(ReplyListener):
     """nameko's reply queue for an RpcProxy, honouring DECLARE_RPC_EXCHANGE; always classic."""
 
+    # The same (graceful) consumer as the service's RPC entrypoints: one connection, as before.
+    queue_consumer = GracefulQueueConsumer()
+
     def setup(self) -> None:
         super().setup()
         skip_rpc_exchange_declare(self)
@@ -68,6 +72,8 @@ class ResilientRpcConsumer(RpcConsumer):
     dead or hung (found by tests/reliability/test_broker_restart.py). The caller cannot get
     this reply anyway (its reply queue went with the broker connection; the edge answers
     503), so log it, ack the request if its channel still lives, and keep serving."""
+
+    queue_consumer = GracefulQueueConsumer()  # in-flight replies survive SIGTERM
 
     def setup(self) -> None:
         super().setup()
