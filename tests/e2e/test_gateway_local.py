@@ -62,10 +62,12 @@ def assert_problem(response: requests.Response, status: int) -> dict:
 
 
 def test_p_value_30_sends_30_percent_of_users_traffic_to_v1(gateway, http):
-    versions = users_versions(http, gateway, 2000)
+    # Sticky by user: the share of 4 000 distinct users follows the weight within issue 15's
+    # ±3 points (the consistent-hash ring depends on the edges' addresses; ~1 sd is 0.7).
+    versions = users_versions(http, gateway, 4000)
 
-    assert versions["v1"] + versions["v2"] == 2000
-    assert 28.0 <= versions["v1"] / 2000 * 100 <= 32.0, versions
+    assert versions["v1"] + versions["v2"] == 4000
+    assert 27.0 <= versions["v1"] / 4000 * 100 <= 33.0, versions
 
 
 @pytest.mark.parametrize(("gateway", "only"), [("0", "v2"), ("100", "v1")], indirect=["gateway"])
