@@ -5,6 +5,7 @@ Tools come from `make bootstrap` (.venv/tools, deploy/k8s/tools/install.sh) and 
 
 from __future__ import annotations
 
+import base64
 import copy
 import importlib.util
 import json
@@ -20,6 +21,9 @@ from typing import Any
 import pytest
 import yaml
 
+from common.auth import acl
+from common.auth.store import create_consumer, create_issuer, load_store, store_path
+from kong.consumers import anonymous_consumer
 from kong.render import main as kong_render_main
 from kong.render import parse_p_value, render, render_k8s_weights
 
@@ -31,11 +35,20 @@ OVERLAYS = ("local", "production")
 APP_IMAGE = "micro-users-orders"
 WORKERS = {"users-v1": "users_v1", "users-v2": "users_v2", "orders": "orders"}
 EDGES = ("edge-v1", "edge-v2")
+CREDENTIALS_SECRET = "edge-credentials"
+AUTH_PLUGINS = ("key-auth", "jwt")
 
-# The probe ships as a ConfigMap file, not a package module: load it from its path.
-_spec = importlib.util.spec_from_file_location("worker_probe", K8S / "base" / "worker_probe.py")
-worker_probe = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(worker_probe)
+
+def load_script(name: str) -> Any:
+    """deploy/k8s's scripts are files, not package modules: load one from its path."""
+    spec = importlib.util.spec_from_file_location(Path(name).name, K8S / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+worker_probe = load_script("base/worker_probe")
+kong_consumers = load_script("kong_consumers")
 
 
 def tool(path: Path | str | None, name: str) -> str:
@@ -228,11 +241,15 @@ def test_validation_rejects_broken_manifests(docs: dict[str, list], tmp_path: Pa
     def _no_plugin(doc: dict[str, Any]) -> None:
         del doc["plugin"]
 
-    @breaks("HTTPRoute", "users", "gateway-api")
+    @breaks("KongConsumer", "anonymous", "crd-schema")
+    def _no_username(doc: dict[str, Any]) -> None:
+        del doc["username"]
+
+    @breaks("HTTPRoute", "users-read", "gateway-api")
     def _weight(doc: dict[str, Any]) -> None:
         doc["spec"]["rules"][0]["backendRefs"][0]["weight"] = -1
 
-    @breaks("HTTPRoute", "orders", "gateway-api")
+    @breaks("HTTPRoute", "orders-write", "gateway-api")
     def _match(doc: dict[str, Any]) -> None:
         doc["spec"]["rules"][0]["matches"][0]["path"]["type"] = "Prefix"
 
@@ -252,7 +269,7 @@ def test_kustomize_refuses_a_reordered_users_route(tmp_path: Path) -> None:
     tree = copy_tree(tmp_path)
     gateway = tree / "base" / "gateway.yaml"
     text = gateway.read_text()
-    users = text.index("name: users\n")
+    users = text.index("name: users-read\n")
     head, tail = text[:users], text[users:]
     tail = tail.replace("name: edge-v1", "name: SWAP", 1).replace(
         "name: edge-v2", "name: edge-v1", 1
@@ -377,7 +394,7 @@ def test_secrets_are_generated_locally_and_external_in_production(
 ) -> None:
     assert find(docs["production"], "Secret") == []
     refs = secret_refs(docs["production"])
-    assert len(refs) == 8
+    assert len(refs) == 9
     local = {doc["metadata"]["name"]: doc for doc in find(docs["local"], "Secret")}
     assert set(local) == secret_refs(docs["local"]) == refs
     guide = (ROOT / "docs" / "kubernetes.md").read_text()
@@ -410,8 +427,10 @@ def test_p_value_sets_the_users_split(tmp_path: Path, p_value: int, capsys) -> N
     assert result.returncode == 0, result.stderr
     rendered_docs = [doc for doc in yaml.safe_load_all(result.stdout) if doc]
     expected = [("edge-v1", p_value), ("edge-v2", 100 - p_value)]
-    assert weights(rendered_docs, "users") == weights(rendered_docs, "edge-meta") == expected
-    assert weights(rendered_docs, "orders") == [("edge-v1", 1), ("edge-v2", 1)]
+    for route in ("users-read", "users-write", "edge-meta"):
+        assert weights(rendered_docs, route) == expected, route
+    for route in ("orders-read", "orders-write"):
+        assert weights(rendered_docs, route) == [("edge-v1", 1), ("edge-v2", 1)], route
 
 
 def test_renderer_refuses_a_bad_p_value(capsys) -> None:
@@ -420,16 +439,51 @@ def test_renderer_refuses_a_bad_p_value(capsys) -> None:
         assert "P_VALUE must be an integer" in capsys.readouterr().err
 
 
+def kong_plugins(docs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {doc["metadata"]["name"]: doc for doc in find(docs, "KongPlugin")}
+
+
+def attached(resource: dict[str, Any]) -> list[str]:
+    return resource["metadata"]["annotations"]["konghq.com/plugins"].split(",")
+
+
 def test_kong_resources_match_the_declarative_template(docs: dict[str, list]) -> None:
     kong = yaml.safe_load(render(50, "edge-v1:80", "edge-v2:80"))
     production = docs["production"]
-    plugins = {doc["plugin"]: doc for doc in find(production, "KongPlugin")}
-    expected = {plugin["name"]: plugin["config"] for plugin in kong["plugins"]}
-    assert {name: doc["config"] for name, doc in plugins.items()} == expected
+    plugins = kong_plugins(production)
+    global_plugins = {plugin["name"]: plugin["config"] for plugin in kong["plugins"]}
+    assert {name: plugins[name]["config"] for name in global_plugins} == global_plugins
+    assert all(plugins[name]["plugin"] == name for name in global_plugins)
     for route in find(production, "HTTPRoute"):
-        attached = route["metadata"]["annotations"]["konghq.com/plugins"].split(",")
-        assert sorted(attached) == sorted(doc["metadata"]["name"] for doc in plugins.values())
+        assert set(global_plugins) <= set(attached(route)), route["metadata"]["name"]
+        assert set(attached(route)) <= set(plugins), route["metadata"]["name"]
     services = {service["name"]: service for service in kong["services"]}
+    # key-auth and jwt: one config on every protected service, the KongPlugin's.
+    for service in services.values():
+        for plugin in service.get("plugins", []):
+            assert plugins[plugin["name"]]["config"] == plugin["config"], plugin["name"]
+    route_plugins = [
+        plugin
+        for service in services.values()
+        for route in service["routes"]
+        for plugin in route.get("plugins", [])
+    ]
+    kong_acls = {tuple(p["config"]["allow"]) for p in route_plugins if p["name"] == "acl"}
+    k8s_acls = {
+        tuple(doc["config"]["allow"]) for doc in plugins.values() if doc["plugin"] == "acl"
+    }
+    assert k8s_acls == kong_acls == {(group,) for group in acl.GROUPS}
+    (transformer,) = services["edge-meta"]["routes"][0]["plugins"]
+    remover = plugins["remove-identity-headers"]
+    assert (remover["plugin"], remover["config"]) == (transformer["name"], transformer["config"])
+    # The anonymous placeholder: kong/consumers.py's, its plugins attached by annotation.
+    (consumer,) = find(production, "KongConsumer")
+    anonymous = anonymous_consumer()
+    assert consumer["username"] == anonymous["username"] and "credentials" not in consumer
+    own = [
+        {"name": plugins[n]["plugin"], "config": plugins[n]["config"]} for n in attached(consumer)
+    ]
+    assert own == anonymous["plugins"]
     for edge in EDGES:
         annotations = one(production, "Service", edge)["metadata"]["annotations"]
         for kong_service in services.values():
@@ -438,20 +492,191 @@ def test_kong_resources_match_the_declarative_template(docs: dict[str, list]) ->
             )
             assert annotations["konghq.com/read-timeout"] == str(kong_service["read_timeout"])
             assert annotations["konghq.com/retries"] == str(kong_service["retries"])
-    pinned = one(production, "HTTPRoute", "users-pinned")["spec"]["rules"]
-    headers = {
-        rule["matches"][0]["headers"][0]["value"]: rule["backendRefs"][0]["name"]
-        for rule in pinned
-    }
     kong_pins = {
         route["headers"]["X-Users-Version"][0]: f"edge-{name[-2:]}"
         for name in ("users-v1", "users-v2")
         for route in services[name]["routes"]
     }
-    assert headers == kong_pins == {"v1": "edge-v1", "v2": "edge-v2"}
-    # Consumers come from the credentials store at render time; the k8s base has none yet
-    # (KongConsumer resources from a Secret are the identity work's open k8s part).
+    assert kong_pins == {"v1": "edge-v1", "v2": "edge-v2"}
+    for name in ("users-pinned-read", "users-pinned-write"):
+        pinned = {
+            match["headers"][0]["value"]: rule["backendRefs"][0]["name"]
+            for rule in one(production, "HTTPRoute", name)["spec"]["rules"]
+            for match in rule["matches"]
+        }
+        assert pinned == kong_pins, name
     assert [c["username"] for c in kong["consumers"]] == ["anonymous", "end-users"]
+
+
+def route_for(
+    docs: list[dict[str, Any]], method: str, path: str, headers: dict[str, str]
+) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    """The HTTPRoute and rule a request takes, by Gateway API's precedence: exact path, longest
+    prefix, a method match, most header matches. Two routes tied for it fail the test."""
+    best: tuple[tuple, dict, dict] | None = None
+    for route in find(docs, "HTTPRoute"):
+        for rule in route["spec"]["rules"]:
+            for match in rule["matches"]:
+                value, exact = match["path"]["value"], match["path"]["type"] == "Exact"
+                if not (path == value or (not exact and path.startswith(value + "/"))):
+                    continue
+                wanted = match.get("headers", [])
+                if match.get("method", method) != method or any(
+                    headers.get(header["name"]) != header["value"] for header in wanted
+                ):
+                    continue
+                rank = (exact, len(value), "method" in match, len(wanted))
+                if best and rank == best[0]:
+                    assert best[1] is route, f"{method} {path} {headers}: two routes tie"
+                if best is None or rank > best[0]:
+                    best = (rank, route, rule)
+    return (best[1], best[2]) if best else None
+
+
+PROTECTED_PATHS = (
+    "/users",
+    "/users/",
+    "/users/u1",
+    "/orders",
+    "/orders/",
+    "/orders/o1",
+    "/orders/o1/status",
+    "/orders/o1/details",
+)
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_every_protected_route_needs_a_credential_and_its_acl_group(
+    docs: dict[str, list], overlay: str
+) -> None:
+    """Every request under /users and /orders, by method and pin, meets key-auth, jwt and
+    the acl group common/auth/acl.py names (read for GET/HEAD, write otherwise)."""
+    rendered = docs[overlay]
+    plugins = kong_plugins(rendered)
+    acl_plugins = {name for name, doc in plugins.items() if doc["plugin"] == "acl"}
+    checked = set()
+    for path in PROTECTED_PATHS:
+        assert acl.is_protected(path)
+        for method in ("GET", "HEAD", "POST", "PUT", "DELETE"):
+            prefix = path.split("/")[1]
+            needed = acl.group_for(method, path) or (
+                f"{prefix}:read" if method in ("GET", "HEAD") else f"{prefix}:write"
+            )
+            for version in (None, "v1", "v2"):
+                headers = {"X-Users-Version": version} if version else {}
+                found = route_for(rendered, method, path, headers)
+                assert found, (method, path, version)
+                route, rule = found
+                names = attached(route)
+                where = (method, path, version, route["metadata"]["name"])
+                assert set(AUTH_PLUGINS) <= set(names), where
+                groups = [
+                    plugins[name]["config"]["allow"] for name in names if name in acl_plugins
+                ]
+                assert groups == [[needed]], where
+                if version and prefix == "users":
+                    assert [ref["name"] for ref in rule["backendRefs"]] == [f"edge-{version}"]
+                checked.add(acl.group_for(method, path))
+    assert checked - {None} == set(acl.GROUPS)
+    for method, path in [("GET", "/health"), ("HEAD", "/health"), ("GET", "/docs"),
+                         ("GET", "/docs/assets/ui.js"), ("GET", "/openapi.json")]:  # fmt: skip
+        assert acl.is_open(method, path)
+        route, _ = route_for(rendered, method, path, {})
+        names = set(attached(route))
+        assert not names & {*AUTH_PLUGINS, *acl_plugins}, path
+        assert "remove-identity-headers" in names, path
+    assert route_for(rendered, "GET", "/ready", {}) is None  # the edge's probe, not routed
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_edges_read_the_credentials_store_from_a_read_only_secret(
+    docs: dict[str, list], overlay: str
+) -> None:
+    for name in EDGES:
+        spec = one(docs[overlay], "Deployment", name)["spec"]["template"]["spec"]
+        (container,) = spec["containers"]
+        env = {item["name"]: item.get("value") for item in container["env"]}
+        assert env["AUTH_CREDENTIALS_FILE"] == "/run/auth/credentials.json", name
+        (mount,) = [m for m in container["volumeMounts"] if m["mountPath"] == "/run/auth"]
+        # No subPath: a subPath mount never sees the kubelet's updates of the Secret.
+        assert mount == {"name": mount["name"], "mountPath": "/run/auth", "readOnly": True}
+        (volume,) = [v for v in spec["volumes"] if v["name"] == mount["name"]]
+        source = volume["secret"]
+        assert source["secretName"] == CREDENTIALS_SECRET
+        assert source["items"] == [{"key": "credentials.json", "path": "credentials.json"}]
+        assert source["defaultMode"] & 0o337 == 0, oct(source["defaultMode"])  # r--r-----
+    # Only the edges hold the store: no other pod mounts or reads it.
+    others = [doc for doc in docs[overlay] if doc["metadata"]["name"] not in EDGES]
+    assert CREDENTIALS_SECRET not in secret_refs(others)
+
+
+def test_local_credentials_secret_is_the_store_without_the_private_key(
+    docs: dict[str, list], tmp_path: Path
+) -> None:
+    secret = one(docs["local"], "Secret", CREDENTIALS_SECRET)
+    text = base64.b64decode(secret["data"]["credentials.json"]).decode()
+    assert "PRIVATE KEY" not in text
+    copy = tmp_path / "credentials.json"
+    copy.write_text(text)
+    source = load_store(store_path())  # conftest's session store ($AUTH_CREDENTIALS_FILE)
+    assert load_store(copy) == source
+    assert source.consumers and source.issuers
+
+
+def test_no_secret_with_data_is_committed() -> None:
+    tracked = subprocess.run(
+        ["git", "ls-files", "deploy/k8s"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.split()
+    manifests = [path for path in tracked if path.endswith((".yaml", ".yml"))]
+    assert len(manifests) > 10
+    for path in manifests:
+        for doc in yaml.safe_load_all((ROOT / path).read_text()):
+            assert not (isinstance(doc, dict) and doc.get("kind") == "Secret"), path
+            for generator in (
+                (doc or {}).get("secretGenerator", []) if isinstance(doc, dict) else []
+            ):
+                assert "literals" not in generator, (path, generator["name"])
+                sources = generator.get("files", []) + generator.get("envs", [])
+                assert all("secrets/" in source for source in sources), generator["name"]
+
+
+def test_consumer_resources_come_from_the_store(tmp_path: Path) -> None:
+    """deploy/k8s/kong_consumers.py: the store's consumers as KIC resources, schema-checked."""
+    path = tmp_path / "auth" / "credentials.json"
+    key = create_consumer(path, "ci_bot", ["orders:read"], {"second": 5})
+    create_issuer(path)
+    text = kong_consumers.render(path)
+    assert key in text and "PRIVATE KEY" not in text
+    out = tmp_path / "consumers.yaml"
+    out.write_text(text)
+    assert validate(out) == (0, [])
+    generated = load(out)
+    secrets = {doc["metadata"]["name"]: doc for doc in find(generated, "Secret")}
+    consumers = {doc["username"]: doc for doc in find(generated, "KongConsumer")}
+    assert set(consumers) == {"ci_bot", "end-users"}  # anonymous is the base's
+
+    def credentials(consumer: dict[str, Any], kind: str) -> list[dict[str, str]]:
+        return [
+            secrets[name]["stringData"]
+            for name in consumer["credentials"]
+            if secrets[name]["metadata"]["labels"]["konghq.com/credential"] == kind
+        ]
+
+    bot = consumers["ci_bot"]
+    assert bot["metadata"]["name"] == "ci-bot"
+    assert credentials(bot, "key-auth") == [{"key": key}]
+    assert credentials(bot, "acl") == [{"group": "orders:read"}]
+    (limit,) = [one(generated, "KongPlugin", name) for name in attached(bot)]
+    assert limit["plugin"] == "rate-limiting"
+    assert limit["config"] == {"second": 5, "policy": "local", "limit_by": "consumer"}
+    users = consumers["end-users"]
+    assert sorted(group["group"] for group in credentials(users, "acl")) == sorted(acl.GROUPS)
+    (jwt,) = credentials(users, "jwt")
+    issuer = load_store(path).issuers["micro-local"]
+    assert (jwt["key"], jwt["algorithm"]) == ("micro-local", "RS256")
+    assert jwt["rsa_public_key"] == issuer.rsa_public_key
+    assert set(secrets) == {name for c in consumers.values() for name in c["credentials"]}
+    assert all(re.fullmatch(r"[a-z0-9]([-a-z0-9.]*[a-z0-9])?", name) for name in secrets)
 
 
 def test_permissions_match_the_broker_accounts_table(docs: dict[str, list]) -> None:
