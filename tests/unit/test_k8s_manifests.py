@@ -35,7 +35,7 @@ OVERLAYS = ("local", "production")
 APP_IMAGE = "micro-users-orders"
 WORKERS = {"users-v1": "users_v1", "users-v2": "users_v2", "orders": "orders"}
 EDGES = ("edge-v1", "edge-v2")
-CREDENTIALS_SECRET = "edge-credentials"
+CREDENTIALS_SECRET = "edge-credentials"  # pragma: allowlist secret
 AUTH_PLUGINS = ("key-auth", "jwt")
 
 
