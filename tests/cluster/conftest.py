@@ -14,7 +14,6 @@ from types import MappingProxyType
 from typing import Any
 
 import pytest
-from pymongo import MongoClient
 
 from launch.spec import SERVICES
 from tests.support.cluster import RabbitCluster, starting_at
@@ -97,9 +96,8 @@ def stack(tmp_path_factory, cluster, vhost, accounts, cluster_wire) -> Iterator[
 
 @pytest.fixture(scope="package")
 def database(stack) -> Iterator[Any]:
-    client = MongoClient(stack.mongo_uri, serverSelectionTimeoutMS=5000)
-    yield client[stack.mongo_db]
-    client.close()
+    with stack.database() as database:
+        yield database
 
 
 @pytest.fixture(autouse=True)

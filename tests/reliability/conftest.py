@@ -13,7 +13,6 @@ from typing import Any
 
 import pytest
 import requests
-from pymongo import MongoClient
 
 from launch import broker_accounts
 from launch.spec import SERVICES
@@ -70,9 +69,8 @@ def stack(tmp_path_factory, vhost, accounts, wire) -> Iterator[Stack]:
 
 @pytest.fixture(scope="package")
 def database(stack) -> Iterator[Any]:
-    client = MongoClient(stack.mongo_uri, serverSelectionTimeoutMS=5000)
-    yield client[stack.mongo_db]
-    client.close()
+    with stack.database() as database:
+        yield database
 
 
 @pytest.fixture

@@ -4,12 +4,13 @@ private vhost and wire server, a private RabbitMQ node, and what the scenarios s
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -150,6 +151,15 @@ class Stack:
 
     def edge(self, generation: str = "v1") -> str:
         return f"http://127.0.0.1:{self.edge_ports[f'edge-{generation}']}"
+
+    @contextlib.contextmanager
+    def database(self) -> Iterator[Any]:
+        """The stack's database, for tests that read what the services stored."""
+        client = MongoClient(self.mongo_uri, serverSelectionTimeoutMS=5000)
+        try:
+            yield client[self.mongo_db]
+        finally:
+            client.close()
 
     def log_text(self, name: str) -> str:
         return self.components[EDGE_NAMES.get(name, name)].log.read_text(errors="replace")
