@@ -1,20 +1,25 @@
 """`python -m bench.ab`: A/B two versions of one source file on the bench stack.
 
     .venv/bin/python -m bench.ab --file http_edge/rpc.py --a old_rpc.py --b new_rpc.py \\
-        --restart edge-v1 [--rounds 2] [--seconds 5] [--concurrency 8 32]
+        --restart edge-v1 [--rounds 2] [--seconds 5] [--concurrency 8 32] [--op put]
+    .venv/bin/python -m bench.ab --env-a TRACE_SAMPLE_RATIO=0 --env-b TRACE_SAMPLE_RATIO=1 \\
+        --restart gateway edge-v1 users_v1
 
 Brings up the isolated bench stack once, then for each round in the order A B B A (so slow
-drift of the shared machine hits both sides alike) installs that version of `--file`,
-restarts only the `--restart` components, and measures the baseline and the gateway
-`POST /users/` back to back at each concurrency. Prints the gateway/baseline ratio per
-measurement (taken within one round, under the same noise) and the CPU milliseconds each
-component spent per request, then the medians per variant. The original file is put back
-at the end, whatever happens. Never fails on a time.
+drift of the shared machine hits both sides alike) installs that version of `--file` and/or
+that variant's environment (`--env-a` / `--env-b`, added to the restarted components' own),
+restarts only the `--restart` components, and measures the baseline's `POST /users/` and
+the gateway's `--op` (POST /users/ or PUT /users/{id}) back to back at each concurrency.
+Prints the gateway/baseline-POST ratio per measurement (taken within one round, under the
+same noise), the p50 and the CPU milliseconds each component spent per request, then the
+medians per variant. The original file is put back at the end, whatever happens. Never
+fails on a time.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import shutil
 import statistics
 import time
@@ -25,12 +30,29 @@ from typing import Any
 from bench.config import BenchConfig
 from bench.load import run_wrk
 from bench.report import total_cpu_ms
-from bench.scenarios.http_users import measure
+from bench.http_matrix import tag
+from bench.scenarios.http_users import PUT_USERS, measure, user_ids_file
 from bench.stack import ROOT, BenchStack, http_ok, wait_until
 
+SCRIPTS = {"post": "post_users.lua", "put": "put_users.lua"}
 
-def _restart(stack: BenchStack, names: list[str]) -> None:
+
+def _parse_env(pairs: list[str]) -> dict[str, str]:
+    env = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise SystemExit(f"bench.ab: --env-a/--env-b take KEY=VALUE, got {pair!r}")
+        env[key] = value
+    return env
+
+
+def _restart(stack: BenchStack, names: list[str], env: dict[str, str], base: dict) -> None:
     for name in names:
+        component = base[name]
+        stack.runner.components[name] = dataclasses.replace(
+            component, env={**component.env, **env}
+        )
         stack.restart(name)
     wait_until(stack.workers_ready, "nameko workers", timeout=90)
     for url in (stack.config.gateway_url, stack.config.baseline_url):
@@ -45,20 +67,35 @@ def _warm(stack: BenchStack) -> None:
         run_wrk(url, "post_users.lua", 8, 2, [f"warm{url[-1]}{time.time():.0f}"], "warm-up")
 
 
-def _round(stack: BenchStack, concurrencies: list[int], seconds: int, tag: str) -> list[dict]:
+def _gateway_run(stack: BenchStack, op: str, c: int, name: str) -> tuple[str, list[str]]:
+    if op == "post":
+        return SCRIPTS[op], [tag(name + "g", c, 0)]
+    # PUT targets redrawn per run, uniformly over every stored user (as in `make bench`).
+    ids = user_ids_file(stack.config, seed=hash((name, c)) % 10**6)
+    return SCRIPTS[op], [tag(name + "p", c, 0), str(ids), str(min(2, c))]
+
+
+def _round(
+    stack: BenchStack, concurrencies: list[int], seconds: int, name: str, op: str
+) -> list[dict]:
     config = stack.config
     rows = []
     for c in concurrencies:
         row: dict[str, Any] = {"concurrency": c}
-        for target, url in (("baseline", config.baseline_url), ("gateway", config.gateway_url)):
-            label = f"{tag} c={c} {target}"
-            tags = [f"{tag}{target[0]}{c}"]
-            row[target] = measure(stack, url, "post_users.lua", c, seconds, tags, label)
+        tags = [tag(name + "b", c, 0)]
+        row["baseline"] = measure(
+            stack, config.baseline_url, SCRIPTS["post"], c, seconds, tags, f"{name} c={c} baseline"
+        )
+        script, args = _gateway_run(stack, op, c, name)
+        row["gateway"] = measure(
+            stack, config.gateway_url, script, c, seconds, args, f"{name} c={c} gateway {op}"
+        )
         row["ratio"] = row["gateway"]["rps"] / max(row["baseline"]["rps"], 1e-9)
         cpu = row["gateway"]["cpu_ms_per_request"]
         print(
-            f"  {tag} c={c:<3} baseline {row['baseline']['rps']:7.1f} req/s  gateway "
-            f"{row['gateway']['rps']:7.1f} req/s  ratio {row['ratio']:.2f}  gateway CPU ms/req "
+            f"  {name} c={c:<3} baseline POST {row['baseline']['rps']:7.1f} req/s  gateway "
+            f"{op.upper()} {row['gateway']['rps']:7.1f} req/s p50 {_p50(row['gateway']):.2f} ms"
+            f"  ratio {row['ratio']:.2f}  gateway CPU ms/req "
             + " ".join(f"{k} {v:.2f}" for k, v in sorted(cpu.items()) if v >= 0.01),
             flush=True,
         )
@@ -66,11 +103,34 @@ def _round(stack: BenchStack, concurrencies: list[int], seconds: int, tag: str) 
     return rows
 
 
+def _p50(measured: dict[str, Any]) -> float:
+    return float(measured["latency_ms"]["p50"])
+
+
+def _seed_put_targets(stack: BenchStack) -> None:
+    # PUT needs users spread over the table: created through the baseline (fast).
+    url = stack.config.baseline_url
+    while _stored_users(stack) < PUT_USERS:
+        run_wrk(url, SCRIPTS["post"], 8, 3, [tag("seed", 8, 0)], label="seed PUT targets")
+
+
+def _stored_users(stack: BenchStack) -> int:
+    from pymongo import MongoClient
+
+    with MongoClient(stack.config.mongo_uri) as client:
+        return client[stack.config.mongo_db].users.estimated_document_count()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.ab", description=__doc__.split("\n")[0])
-    parser.add_argument("--file", required=True, help="the file under test, relative to the repo")
-    parser.add_argument("--a", required=True, type=Path, help="version A of --file")
-    parser.add_argument("--b", required=True, type=Path, help="version B of --file")
+    parser.add_argument("--file", help="the file under test, relative to the repo")
+    parser.add_argument("--a", type=Path, help="version A of --file")
+    parser.add_argument("--b", type=Path, help="version B of --file")
+    parser.add_argument("--env-a", nargs="+", default=[], metavar="KEY=VALUE")
+    parser.add_argument("--env-b", nargs="+", default=[], metavar="KEY=VALUE")
+    parser.add_argument(
+        "--op", choices=sorted(SCRIPTS), default="post", help="the gateway request measured"
+    )
     parser.add_argument(
         "--restart", nargs="+", required=True, help="components to restart, e.g. edge-v1"
     )
@@ -78,24 +138,36 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=int, default=5)
     parser.add_argument("--concurrency", type=int, nargs="+", default=[8, 32])
     args = parser.parse_args(argv)
+    if bool(args.file) != bool(args.a and args.b):
+        parser.error("--file needs both --a and --b (and they need --file)")
+    if not args.file and not (args.env_a or args.env_b):
+        parser.error("nothing to compare: give --file/--a/--b and/or --env-a/--env-b")
     warnings.filterwarnings("ignore")
-    target = ROOT / args.file
-    original = target.read_bytes()
-    variants = {"A": args.a.read_bytes(), "B": args.b.read_bytes()}
+    target = ROOT / args.file if args.file else None
+    original = target.read_bytes() if target else b""
+    variants = {"A": args.a.read_bytes(), "B": args.b.read_bytes()} if target else {}
+    envs = {"A": _parse_env(args.env_a), "B": _parse_env(args.env_b)}
     stack = BenchStack(BenchConfig(quick=True))
     results: dict[str, list[dict]] = {"A": [], "B": []}
     try:
         stack.up(progress=lambda m: print(f"  {m}"))
+        base = {name: stack.runner.components[name] for name in args.restart}
+        if args.op == "put":
+            _seed_put_targets(stack)
         order = "ABBA" * args.rounds
         for i, variant in enumerate(order):
-            target.write_bytes(variants[variant])
-            _restart(stack, args.restart)
-            results[variant] += _round(stack, args.concurrency, args.seconds, f"{i}{variant}")
+            if target:
+                target.write_bytes(variants[variant])
+            _restart(stack, args.restart, envs[variant], base)
+            results[variant] += _round(
+                stack, args.concurrency, args.seconds, f"{i}{variant}", args.op
+            )
     finally:
-        target.write_bytes(original)
+        if target:
+            target.write_bytes(original)
         stack.down()
         shutil.rmtree(ROOT / ".run" / "bench" / "mongo", ignore_errors=True)
-    print("\nmedians per variant (ratio = gateway / baseline POST req/s, same round)")
+    print(f"\nmedians per variant (ratio = gateway {args.op.upper()} / baseline POST req/s, same round)")
     for variant, rows in results.items():
         for c in args.concurrency:
             mine = [r for r in rows if r["concurrency"] == c]
@@ -104,10 +176,13 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             total = [total_cpu_ms(r["gateway"]) for r in mine]
             base = [total_cpu_ms(r["baseline"]) for r in mine]
+            p50s = [_p50(r["gateway"]) for r in mine]
             print(
                 f"  {variant} c={c:<3} ratio {statistics.median(ratios):.2f} "
-                f"({min(ratios):.2f}-{max(ratios):.2f})  gateway path CPU ms/req "
-                f"{statistics.median(total):.2f}  CPU ceiling ratio "
+                f"({min(ratios):.2f}-{max(ratios):.2f})  gateway p50 "
+                f"{statistics.median(p50s):.2f} ms ({min(p50s):.2f}-{max(p50s):.2f})  "
+                f"gateway path CPU ms/req {statistics.median(total):.2f} "
+                f"({min(total):.2f}-{max(total):.2f})  CPU ceiling ratio "
                 f"{statistics.median(base) / statistics.median(total):.2f}"
             )
     return 0

@@ -18,14 +18,14 @@ from typing import Any
 from bench.config import RUN_DIR, BenchConfig
 from bench.http_matrix import tag as _tag
 from bench.load import run_wrk
-from bench.scenarios.http_users import _user_ids_file, measure
+from bench.scenarios.http_users import user_ids_file, measure
 from bench.stack import LOG_DIR, BenchStack
 from launch.spec import RpcPing, child_env, nameko_worker
 
 
 def _row(stack: BenchStack, label: str, url: str, script: str, c: int, seconds: int) -> dict:
     if script == "put_users.lua":
-        args = [_tag("p", c, 0), str(_user_ids_file(stack.config, seed=c)), str(min(2, c))]
+        args = [_tag("p", c, 0), str(user_ids_file(stack.config, seed=c)), str(min(2, c))]
     else:
         args = [_tag(label, c, 0)]
     result = measure(stack, url, script, c, seconds, args, label)

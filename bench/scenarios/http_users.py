@@ -16,7 +16,7 @@ from bench.stack import BenchStack
 PUT_USERS = 2000  # enough that 64 connections rarely PUT the same user at once
 
 
-def _user_ids_file(config: BenchConfig, seed: int) -> Path:
+def user_ids_file(config: BenchConfig, seed: int) -> Path:
     """PUT targets drawn uniformly from every stored user, redrawn before each PUT run.
 
     Not the first N: nx-27017 finds a user by scanning in insertion order, so the oldest
@@ -66,7 +66,7 @@ def run(stack: BenchStack, config: BenchConfig) -> dict[str, Any]:
             # Interleaved: every target measured back to back under the same noise.
             for target, op, url, script, args in plan(config, concurrency, round_, ids_file):
                 if script == "put_users.lua":
-                    _user_ids_file(config, seed=round_ * 1000 + concurrency)
+                    user_ids_file(config, seed=round_ * 1000 + concurrency)
                 label = f"r{round_ + 1} c={concurrency:<2} {target} {op}"
                 measured = measure(stack, url, script, concurrency, seconds, args, label)
                 runs.append(
