@@ -28,9 +28,9 @@ from pathlib import Path
 from typing import Any
 
 from bench.config import BenchConfig
+from bench.http_matrix import tag
 from bench.load import run_wrk
 from bench.report import total_cpu_ms
-from bench.http_matrix import tag
 from bench.scenarios.http_users import PUT_USERS, measure, user_ids_file
 from bench.stack import ROOT, BenchStack, http_ok, wait_until
 
@@ -167,7 +167,8 @@ def main(argv: list[str] | None = None) -> int:
             target.write_bytes(original)
         stack.down()
         shutil.rmtree(ROOT / ".run" / "bench" / "mongo", ignore_errors=True)
-    print(f"\nmedians per variant (ratio = gateway {args.op.upper()} / baseline POST req/s, same round)")
+    op = args.op.upper()
+    print(f"\nmedians per variant (ratio = gateway {op} / baseline POST req/s, same round)")
     for variant, rows in results.items():
         for c in args.concurrency:
             mine = [r for r in rows if r["concurrency"] == c]

@@ -24,6 +24,11 @@ SEGMENTS: tuple[tuple[str, str, str, str], ...] = (
     ("edge reply -> out", "reply", "edge_out", "decode, jsonify, access log line"),
     ("edge out -> client", "edge_out", "received", "gunicorn write, gateway out, client read"),
 )
+# The RPC hop of one request: everything between the edge starting to publish and the edge
+# holding the decoded reply, except the domain's own work (the lean app does that too).
+HOP = ("publish", "broker -> worker", "worker in -> domain", "domain -> reply", "reply publish",
+       "broker -> edge")  # fmt: skip
+HOP_ROW = "RPC hop (rows marked *)"
 REQUIRED = ("sent", "received", "edge_in", "publish_start", "published", "reply", "edge_out",
             "worker_in", "domain_start", "domain_end", "reply_start", "reply_end")  # fmt: skip
 
@@ -61,6 +66,7 @@ def segment_ms(record: dict[str, Any]) -> dict[str, float]:
             out[name] = (record[end] - record[start]) / 1000 - db_ms - event_ms
         else:
             out[name] = (record[end] - record[start]) / 1000
+    out[HOP_ROW] = sum(out[name] for name in HOP)
     out["total"] = (record["received"] - record["sent"]) / 1000
     return out
 
@@ -73,8 +79,9 @@ def budget(
     """Median and p99 per segment over the joined requests, plus how many joined."""
     per_request = [segment_ms(r) for r in join(client, edge, worker)]
     rows = []
-    names = [name for name, *_ in SEGMENTS] + ["total"]
-    notes = {name: note for name, _, _, note in SEGMENTS}
+    names = [name for name, *_ in SEGMENTS] + [HOP_ROW, "total"]
+    notes = {name: ("* " if name in HOP else "") + note for name, _, _, note in SEGMENTS}
+    notes[HOP_ROW] = "per request: edge publish start -> reply read, minus the domain"
     for name in names:
         values = [r[name] for r in per_request]
         if not values:

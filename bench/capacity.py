@@ -18,7 +18,7 @@ from typing import Any
 from bench.config import RUN_DIR, BenchConfig
 from bench.http_matrix import tag as _tag
 from bench.load import run_wrk
-from bench.scenarios.http_users import user_ids_file, measure
+from bench.scenarios.http_users import measure, user_ids_file
 from bench.stack import LOG_DIR, BenchStack
 from launch.spec import RpcPing, child_env, nameko_worker
 

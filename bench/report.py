@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bench.budget_report import budget_markdown
+from bench.budget_report import HOP_ROW, budget_markdown
 from bench.profile_report import profile_markdown
 
 
@@ -81,6 +81,7 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
                 "<= 20 ms",
                 row["p99_ms"] is not None and row["p99_ms"] <= 20,
             )
+    _relay_targets(results, summary, add)
     lists = results.get("orders_list", {})
     if "small" in lists and "large" in lists:
         small, large = (
@@ -104,6 +105,30 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
             ratio is not None and ratio >= 1.7,
         )
     return out
+
+
+def _relay_targets(results: dict[str, Any], summary: list[dict[str, Any]], add: Any) -> None:
+    """What the relay costs one request (the c=1 budget) and a POST's CPU (c=8)."""
+    budget = results.get("budget", {})
+    post = budget.get("budgets", {}).get("POST /users")
+    hop = next((r for r in post["rows"] if r["segment"] == HOP_ROW), None) if post else None
+    if hop:
+        add("RPC hop at c=1, p50 (latency budget)", f"{hop['p50_ms']:.2f} ms", "<= 0.5 ms",
+            hop["p50_ms"] <= 0.5)  # fmt: skip
+    totals = budget.get("totals", {})
+    gateway, lean = totals.get("POST /users via gateway"), totals.get("POST /users lean baseline")
+    if gateway and lean:
+        add("POST /users p50 at c=1, gateway vs lean (latency budget)",
+            f"{gateway['p50_ms']:.2f} vs {lean['p50_ms']:.2f} ms", "<= lean + 0.5 ms",
+            gateway["p50_ms"] <= lean["p50_ms"] + 0.5)  # fmt: skip
+    for c in (8,):
+        base = _row(summary, "baseline", "POST /users", c)
+        ours = _row(summary, "gateway", "POST /users", c)
+        if base and ours and total_cpu_ms(base):
+            ratio = total_cpu_ms(ours) / total_cpu_ms(base)
+            add(f"gateway path CPU per POST /users vs lean, c={c}",
+                f"{ratio:.2f}x ({total_cpu_ms(ours):.2f} vs {total_cpu_ms(base):.2f} ms)",
+                "<= 1.5x", ratio <= 1.5)  # fmt: skip
 
 
 def _table(header: list[str], rows: list[list[Any]]) -> list[str]:

@@ -77,8 +77,11 @@ def _timed_dispatch(dispatch: Any) -> Any:
 
 
 def _patch() -> None:
-    get_dispatcher = EventDispatcher.get_dependency
-    EventDispatcher.get_dependency = lambda self, worker_ctx: _timed_dispatch(
+    # The service's own dispatcher class (a subclass overriding get_dependency), not the base.
+    dispatcher_cls = type(UsersV1.dispatch)
+    assert issubclass(dispatcher_cls, EventDispatcher)
+    get_dispatcher = dispatcher_cls.get_dependency
+    dispatcher_cls.get_dependency = lambda self, worker_ctx: _timed_dispatch(
         get_dispatcher(self, worker_ctx)
     )
     # Registered before the service's MongoClient exists: pymongo reads listeners then.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bench.budget_report import budget, budget_markdown, join, percentile, segment_ms
+from bench.budget_report import HOP_ROW, budget, budget_markdown, join, percentile, segment_ms
 
 
 def timestamps(rid: str, start: int, step: int = 100) -> tuple[dict, dict, dict]:
@@ -33,8 +33,11 @@ def test_segments_add_up_to_the_total_and_db_and_event_come_out_of_the_domain() 
     assert segments["event publish"] == pytest.approx(0.03)
     assert segments["domain (no DB)"] == pytest.approx(0.01)
     assert segments["broker -> worker"] == pytest.approx(0.1)
-    parts = sum(v for k, v in segments.items() if k != "total")
+    parts = sum(v for k, v in segments.items() if k not in ("total", HOP_ROW))
     assert parts == pytest.approx(segments["total"]) == pytest.approx(1.1)
+    # publish, broker -> worker, worker in -> domain, domain -> reply, reply publish,
+    # broker -> edge: six steps of 0.1 ms; the domain, its DB and the HTTP legs are not hop
+    assert segments[HOP_ROW] == pytest.approx(0.6)
 
 
 def test_requests_a_probe_missed_are_left_out_and_counted() -> None:
@@ -94,3 +97,39 @@ def test_probe_lines_are_read_back_by_request_id_per_role(tmp_path, monkeypatch)
     assert probes.read(tmp_path, "edge") == {"a": {"rid": "a", "edge_in": 1},
                                              "b": {"rid": "b", "edge_in": 2}}  # fmt: skip
     assert set(probes.read(tmp_path, "worker")) == {"a"}
+
+
+def test_the_targets_report_the_hop_the_c1_gap_to_lean_and_the_cpu_ratio() -> None:
+    from bench.report import targets
+
+    clients, edges, workers = [], {}, {}
+    for i in range(10):
+        client, edge, worker = timestamps(f"r{i}", i * 100_000, step=100)
+        clients.append(client)
+        edges[client["rid"]], workers[client["rid"]] = edge, worker
+    cpu = {"baseline": {"baseline": 2.0, "mongo": 1.0}, "gateway": {"edge-v1": 3.0, "mongo": 1.5}}
+    ratios = {"ratio_vs_baseline_post": 0.5, "ratio_min": 0.5, "ratio_max": 0.5}
+    summary = [
+        {"target": t, "op": "POST /users", "concurrency": 8, "cpu_ms_per_request": cpu[t],
+         "p99_over_p50": 2.0, **ratios}
+        for t in ("baseline", "gateway")
+    ]  # fmt: skip
+    results = {
+        "http": {"summary": summary},
+        "budget": {
+            "budgets": {"POST /users": budget(clients, edges, workers)},
+            "totals": {
+                "POST /users via gateway": {"requests": 10, "p50_ms": 5.0, "p99_ms": 9.0},
+                "POST /users lean baseline": {"requests": 10, "p50_ms": 4.0, "p99_ms": 8.0},
+            },
+        },
+    }
+
+    found = {t["target"]: t for t in targets(results)}
+
+    hop = found["RPC hop at c=1, p50 (latency budget)"]
+    assert (hop["measured"], hop["met"]) == ("0.60 ms", False)
+    gap = found["POST /users p50 at c=1, gateway vs lean (latency budget)"]
+    assert (gap["measured"], gap["met"]) == ("5.00 vs 4.00 ms", False)
+    ratio = found["gateway path CPU per POST /users vs lean, c=8"]
+    assert (ratio["measured"], ratio["met"]) == ("1.50x (4.50 vs 3.00 ms)", True)
