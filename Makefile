@@ -69,3 +69,4 @@ bench: bench-check  ## benchmarks on an isolated stack (own ports, vhost, db), p
 bench-check:  ## the bench's own smoke test (~10 s): the relay bench still counts calls and CPU
 	@EXTRAS=bench scripts/bootstrap.sh
 	@$(PY) -m bench.relay --self-check
+	@$(PY) -m bench.queue_types --calls 50 --rounds 1

@@ -53,6 +53,28 @@ def test_a_classic_queue_left_by_an_older_version_stops_the_worker_clearly(
     assert queue_types(rabbit_config["vhost"])["rpc-echo_types"] == "classic"  # untouched
 
 
+def test_a_single_broker_may_choose_a_classic_rpc_queue_and_it_answers(
+    container_factory, rabbit_config
+) -> None:
+    container = container_factory(Echo, {**rabbit_config, "RPC_QUEUE_TYPE": "classic"})
+    container.start()
+    assert queue_types(rabbit_config["vhost"])["rpc-echo_types"] == "classic"
+    client = NamekoRpcClient(rabbit_config["AMQP_URI"], timeout=5)
+    try:
+        assert client.call("echo_types", "echo", "hi", context={}) == "hi"
+    finally:
+        client.discard()
+
+
+def test_an_unknown_rpc_queue_type_stops_the_worker_with_the_choices(
+    container_factory, rabbit_config
+) -> None:
+    container = container_factory(Echo, {**rabbit_config, "RPC_QUEUE_TYPE": "stream"})
+    with pytest.raises(ValueError, match="RPC_QUEUE_TYPE must be one of quorum, classic"):
+        container.start()
+    assert "rpc-echo_types" not in queue_types(rabbit_config["vhost"])
+
+
 def test_the_edge_client_fails_over_to_the_next_listed_node(
     container_factory, rabbit_config
 ) -> None:

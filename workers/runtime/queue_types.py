@@ -17,6 +17,21 @@ QUORUM: dict[str, Any] = {"x-queue-type": "quorum"}
 # vhost whose default type is quorum would otherwise make them quorum too (FACTS.md).
 CLASSIC: dict[str, Any] = {"x-queue-type": "classic"}
 MIGRATION_DOC = "docs/clustering.md#upgrading-a-broker-with-classic-queues"
+# `rpc-<service>` may be classic on a single broker: a quorum queue's Raft log costs each
+# call ~1 ms p50 more here (docs/performance.md); in a cluster only quorum survives a node.
+RPC_QUEUE_TYPE_CONFIG_KEY = "RPC_QUEUE_TYPE"
+RPC_QUEUE_TYPES: dict[str, dict[str, Any]] = {"quorum": QUORUM, "classic": CLASSIC}
+
+
+def rpc_queue_arguments(config: dict[str, Any]) -> dict[str, Any]:
+    """The queue type of a service's RPC request queue (config.yaml `RPC_QUEUE_TYPE`;
+    quorum where the config does not say, e.g. nameko.testing's own config)."""
+    name = str(config.get(RPC_QUEUE_TYPE_CONFIG_KEY) or "quorum").strip().lower()
+    if name not in RPC_QUEUE_TYPES:
+        raise ValueError(
+            f"RPC_QUEUE_TYPE must be one of {', '.join(RPC_QUEUE_TYPES)}, not {name!r}"
+        )
+    return RPC_QUEUE_TYPES[name]
 
 
 class QueueTypeMismatch(RuntimeError):

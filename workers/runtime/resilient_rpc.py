@@ -24,7 +24,7 @@ from nameko.rpc import ReplyListener, Responder, Rpc, RpcConsumer
 from common.wire import BROKER_ERRORS, encode_reply, is_direct_reply_to, publish
 from workers.exceptions import RequestRedelivered
 from workers.runtime.graceful import GracefulQueueConsumer
-from workers.runtime.queue_types import CLASSIC, QUORUM, declare_checked, with_type
+from workers.runtime.queue_types import CLASSIC, declare_checked, rpc_queue_arguments, with_type
 
 log = logging.getLogger(__name__)
 
@@ -78,8 +78,9 @@ class ResilientRpcConsumer(RpcConsumer):
     def setup(self) -> None:
         super().setup()
         skip_rpc_exchange_declare(self)
-        # `rpc-<service>` is replicated: a lost node must not lose requests or the consumer.
-        with_type(self.queue, QUORUM)
+        # `rpc-<service>` is replicated (quorum, the default): a lost node must not lose
+        # requests or the consumer; a single-broker deployment may choose classic.
+        with_type(self.queue, rpc_queue_arguments(self.container.config))
         declare_checked(self.container.config[AMQP_URI_CONFIG_KEY], self.queue)
 
     def handle_result(self, message: Any, result: Any, exc_info: Any) -> tuple[Any, Any]:
