@@ -4,7 +4,6 @@ gunicorn, by the master on EDGE_METRICS_PORT from every worker's files (docs/obs
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import time
 from pathlib import Path
@@ -13,10 +12,8 @@ from typing import Any
 from flask import Flask, Response, g, request
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-# The identity Kong forwards upstream once a consumer is authenticated (a later issue).
-CONSUMER_HEADER = "X-Consumer-Username"
-# A header a client may forge must not mint unbounded label values: only short names.
-CONSUMER_SHAPE = re.compile(r"[A-Za-z0-9._@-]{1,64}")
+from common.auth.store import END_USERS
+
 UNMATCHED = "unmatched"  # requests no route matched (404/405): one series, not one per path
 # An edge request is one RPC (~2-5 ms here); RPC callers give up after RPC_TIMEOUT (10 s).
 BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
@@ -65,9 +62,14 @@ def route_of() -> str:
 
 
 def consumer_of() -> str:
-    """The gateway's consumer name, or "" (no label in Prometheus) when none is sent."""
-    value = request.headers.get(CONSUMER_HEADER, "")
-    return value if CONSUMER_SHAPE.fullmatch(value) else ""
+    """The consumer this edge authenticated (http_edge.auth), "" when none (no label).
+
+    Never a client's X-Consumer-Username: anyone reaching the edge port could forge it and
+    mint series without bound. End users count as their issuer's consumer, as in Kong.
+    """
+    if g.get("end_user"):
+        return END_USERS
+    return g.get("caller") or ""
 
 
 def register_metrics(app: Flask, metrics: EdgeMetrics, generation: str) -> None:

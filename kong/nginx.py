@@ -28,6 +28,8 @@ MODULES_DIR = Path("/usr/lib/nginx/modules")
 # The Lua module needs the NDK module loaded first (Debian's libnginx-mod-http-lua).
 LUA_MODULES = ("ndk_http_module.so", "ngx_http_lua_module.so")
 LUA_CONFIG_NAME = "gateway.json"
+# Query parameters that carry credentials somewhere (Kong's key-auth and jwt defaults, OAuth).
+_QUERY_CREDENTIALS = "apikey|api_key|jwt|token|access_token"
 # Per-request state the Lua keeps in variables: ngx.ctx does not survive an error_page.
 _LUA_VARIABLES = (
     "gw_route", "gw_service", "gw_consumer", "gw_source", "gw_trace_id", "gw_traceparent",
@@ -65,7 +67,14 @@ def generate_nginx_conf(
         "http {",
         "    server_tokens off;",
         "    default_type application/octet-stream;",
-        '    log_format gateway \'$remote_addr [$time_iso8601] "$request" $status '
+        # A key or token sent in the query string is refused (credentials go in headers),
+        # but must not land in the access log either: such a query is logged redacted.
+        "    map $request $gw_logged_request {",
+        f'        "~*^(?<gw_req_target>\\S+ [^?]*)\\?(\\S*[&;])?({_QUERY_CREDENTIALS})=\\S*'
+        '(?<gw_req_proto> \\S+)?$" "$gw_req_target?(redacted: names a credential)$gw_req_proto";',
+        "        default $request;",
+        "    }",
+        '    log_format gateway \'$remote_addr [$time_iso8601] "$gw_logged_request" $status '
         "rid=$gateway_request_id trace_id=$gw_trace_id consumer=$gw_consumer "
         'route=$gw_route auth_failure="$gw_auth_failure" upstream=$upstream_addr '
         "users_version=$upstream_http_x_users_version rt=$request_time';",

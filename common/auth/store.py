@@ -183,6 +183,12 @@ def check_limits(limits: Mapping[str, int] | None) -> dict[str, int]:
     return limits
 
 
+def _folded(name: str) -> str:
+    # What deploy/k8s/kong_consumers.py names the KongConsumer: two names folding alike
+    # would be one resource, the later one replacing the other (even `anonymous`'s).
+    return name.lower().replace("_", "-")
+
+
 def create_consumer(
     path: Path | str,
     name: str,
@@ -191,11 +197,16 @@ def create_consumer(
 ) -> str:
     """Add consumer `name` with one fresh key and return the key (StoreError if it exists)."""
     path = Path(path)
-    if not name or name in RESERVED_NAMES or not name.replace("-", "").replace("_", "").isalnum():
+    plain = name.isascii() and name.replace("-", "").replace("_", "").isalnum()
+    if not name or not plain or _folded(name) in {_folded(n) for n in RESERVED_NAMES}:
         raise StoreError(f"consumer name {name!r} must be letters, digits, - or _, not reserved")
     store = _load_or_empty(path)
-    if name in store.consumers:
-        raise StoreError(f"consumer {name!r} already exists (revoke it first)")
+    same = [n for n in store.consumers if _folded(n) == _folded(name)]
+    if same:
+        raise StoreError(
+            f"consumer {name!r} already exists as {same[0]!r}: names differing only in case, "
+            "- or _ are one Kubernetes resource (revoke it first)"
+        )
     key = secrets.token_urlsafe(32)
     consumer = Consumer(
         check_groups(groups), (ApiKey(str(uuid.uuid4()), key),), check_limits(limits)

@@ -465,6 +465,28 @@ def test_the_access_log_carries_the_trace_id(target, http):
     assert "trace_id=0af7651916cd43dd8448eb211c80319c consumer=conf-all" in log
 
 
+@local_only
+@pytest.mark.parametrize("query", ["apikey={key}", "status=shipping&APIKEY={key}", "jwt={key}"])
+def test_a_credential_in_the_query_is_refused_and_never_logged(target, http, query):
+    key = target.key("conf-all")["apikey"]
+    request_id = f"query-credential-{time.monotonic_ns()}"
+    url = f"{target.url}/orders/?{query.format(key=key)}"
+
+    # A harmless query is still logged as sent.
+    assert http.get(f"{target.url}/orders/?status=shipping", headers=target.key("conf-all")).ok
+    assert_unauthorized(target, http.get(url, headers={"X-Request-ID": request_id}))
+
+    access_log = target.run_dir / "gateway" / "logs" / "access.log"
+    deadline = time.monotonic() + 5  # nginx writes the line after sending the response
+    while f"rid={request_id} " not in (log := access_log.read_text()):
+        assert time.monotonic() < deadline, "the request was never logged"
+        time.sleep(0.02)
+    assert key not in log
+    (line,) = [line for line in log.splitlines() if f"rid={request_id} " in line]
+    assert '"GET /orders/?(redacted: names a credential) HTTP/1.1" 401' in line
+    assert '"GET /orders/?status=shipping HTTP/1.1" 200' in log
+
+
 # -- kong_* metrics ----------------------------------------------------------------------------
 SERIES = re.compile(r"^(?P<name>[a-z_]+)\{(?P<labels>[^}]*)\} (?P<value>\S+)$")
 

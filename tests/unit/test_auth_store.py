@@ -58,6 +58,15 @@ def test_two_consumers_get_different_keys_and_a_duplicate_name_is_refused(path):
         store.create_consumer(path, "a", ["users:read"])
 
 
+@pytest.mark.parametrize("twin", ["Shop-Admin", "shop_admin", "SHOP_ADMIN"])
+def test_a_name_folding_to_an_existing_consumers_is_refused(path, twin):
+    # deploy/k8s/kong_consumers.py names both `shop-admin`: one would silently replace the other.
+    store.create_consumer(path, "shop-admin", ["users:read"])
+    with pytest.raises(store.StoreError, match="already exists as 'shop-admin'"):
+        store.create_consumer(path, twin, ["users:write"])
+    assert list(store.load_store(path).consumers) == ["shop-admin"]
+
+
 @pytest.mark.parametrize(
     "name, groups, limits, message",
     [
@@ -69,6 +78,11 @@ def test_two_consumers_get_different_keys_and_a_duplicate_name_is_refused(path):
         ("end-users", ["users:read"], None, "reserved"),
         ("anonymous", ["users:read"], None, "reserved"),
         ("a b", ["users:read"], None, "letters"),
+        # Reserved whatever the case or separator: in Kubernetes `Anonymous` would replace
+        # the anonymous KongConsumer, `End_Users` the issuer's.
+        ("Anonymous", ["users:read"], None, "reserved"),
+        ("End_Users", ["users:read"], None, "reserved"),
+        ("d\u00e9v", ["users:read"], None, "letters"),
     ],
 )
 def test_invalid_consumers_are_refused_and_nothing_is_written(path, name, groups, limits, message):

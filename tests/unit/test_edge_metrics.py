@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 from prometheus_client import CollectorRegistry
 
-from tests.support.edge_fakes import FakeRpc, build_app
+from common.auth.store import END_USERS
+from tests.support.auth import CONSUMER, bearer
+from tests.support.edge_fakes import FakeRpc, anonymous_client, build_app
 from workers.exceptions import UserNotFound
 
 USER = {"emails": ["a@example.com"], "deliveryAddress": {"city": "X"}}
@@ -28,7 +30,7 @@ def test_requests_are_counted_by_route_not_by_path(registry, service, generation
     assert client.post("/users", json=USER).status_code == 201
     assert client.post("/users/", json=USER).status_code == 201
 
-    base = {"generation": generation, "consumer": ""}
+    base = {"generation": generation, "consumer": CONSUMER}
     get = {**base, "route": "/users/<user_id>", "method": "GET", "status": "200"}
     post = {**base, "route": "/users", "method": "POST", "status": "201"}
     assert sample(registry, "edge_requests_total", **get) == 3
@@ -51,24 +53,32 @@ def test_statuses_and_errors(registry) -> None:
     assert client.delete("/users/x").status_code == 405
 
     route = {"generation": "v1", "route": "/users/<user_id>", "method": "GET"}
-    assert sample(registry, "edge_requests_total", **route, status="404", consumer="") == 1
-    assert sample(registry, "edge_requests_total", **route, status="500", consumer="") == 1
+    assert sample(registry, "edge_requests_total", **route, status="404", consumer=CONSUMER) == 1
+    assert sample(registry, "edge_requests_total", **route, status="500", consumer=CONSUMER) == 1
     assert sample(registry, "edge_errors_total", **route, status="500") == 1
     assert sample(registry, "edge_errors_total", **route, status="404") == 0
-    unmatched = {"generation": "v1", "route": "unmatched", "consumer": ""}
-    assert sample(registry, "edge_requests_total", **unmatched, method="GET", status="404") == 1
+    unmatched = {"generation": "v1", "route": "unmatched"}
+    assert sample(registry, "edge_requests_total", **unmatched, method="GET", status="404",
+                  consumer="") == 1  # fmt: skip
     # 405: the path matched no rule for DELETE, so it is one "unmatched" series too.
-    assert sample(registry, "edge_requests_total", **unmatched, method="DELETE", status="405") == 1
+    assert sample(registry, "edge_requests_total", **unmatched, method="DELETE", status="405",
+                  consumer=CONSUMER) == 1  # fmt: skip
 
 
-def test_consumer_label_only_from_a_well_formed_identity_header(registry) -> None:
-    client = build_app(FakeRpc(), METRICS_REGISTRY=registry).test_client()
-    client.get("/users/a", headers={"X-Consumer-Username": "shop-frontend"})
-    client.get("/users/a", headers={"X-Consumer-Username": "x" * 65})
-    client.get("/users/a", headers={"X-Consumer-Username": "bad name{}"})
-    labels = {"generation": "v1", "route": "/users/<user_id>", "method": "GET", "status": "200"}
-    assert sample(registry, "edge_requests_total", **labels, consumer="shop-frontend") == 1
-    assert sample(registry, "edge_requests_total", **labels, consumer="") == 2
+def test_consumer_label_is_the_authenticated_consumer_never_a_forged_header(registry) -> None:
+    app = build_app(FakeRpc(), METRICS_REGISTRY=registry)
+    forged = {"X-Consumer-Username": "shop-frontend"}
+    app.test_client().get("/users/a", headers=forged)  # the session's `tests` key
+    anonymous_client(app).get("/users/a", headers=forged)  # no credential: 401
+    app.test_client().get("/users/u1", headers={**forged, **bearer("u1")})
+
+    labels = {"generation": "v1", "route": "/users/<user_id>", "method": "GET"}
+    assert sample(registry, "edge_requests_total", **labels, status="200", consumer=CONSUMER) == 1
+    assert sample(registry, "edge_requests_total", **labels, status="401", consumer="") == 1
+    # One series for every end user, like Kong's issuer consumer: not one per userId.
+    assert sample(registry, "edge_requests_total", **labels, status="200", consumer=END_USERS) == 1
+    consumers = {s.labels.get("consumer") for m in registry.collect() for s in m.samples}
+    assert "shop-frontend" not in consumers and "user:u1" not in consumers
 
 
 def test_in_flight_counts_a_request_while_it_runs(registry) -> None:
