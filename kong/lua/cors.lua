@@ -3,7 +3,8 @@
 local _M = {}
 
 local function normalize(origin)
-  local scheme, host, port = origin:match("^(%a[%w+.-]*)://([^:/]+):?(%d*)")
+  -- Anchored: "http://a:8000.evil.example" must not normalize to "http://a:8000".
+  local scheme, host, port = origin:match("^(%a[%w+.-]*)://([^:/]+):?(%d*)/?$")
   if not scheme then return origin end
   if (scheme == "http" and port == "80") or (scheme == "https" and port == "443") then
     port = ""

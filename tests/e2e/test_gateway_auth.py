@@ -350,7 +350,16 @@ def test_a_preflight_from_a_refused_origin_gets_no_allow_origin(target):
     assert "Access-Control-Allow-Origin" not in response.headers
 
 
-@pytest.mark.parametrize(("origin", "allowed"), [(ALLOWED_ORIGIN, True), (REFUSED_ORIGIN, False)])
+@pytest.mark.parametrize(
+    ("origin", "allowed"),
+    [
+        (ALLOWED_ORIGIN, True),
+        (REFUSED_ORIGIN, False),
+        # an allowed origin as the prefix of another host is another origin
+        (ALLOWED_ORIGIN + ".evil.example", False),
+        (ALLOWED_ORIGIN + "0", False),
+    ],
+)
 def test_actual_requests_get_allow_origin_only_for_an_allowed_origin(target, origin, allowed):
     headers = {**target.key("conf-all"), "Origin": origin}
     response = requests.get(f"{target.url}/orders/o1", headers=headers)
