@@ -4,10 +4,13 @@
         --restart edge-v1 [--rounds 2] [--seconds 5] [--concurrency 8 32] [--op put]
     .venv/bin/python -m bench.ab --env-a TRACE_SAMPLE_RATIO=0 --env-b TRACE_SAMPLE_RATIO=1 \\
         --restart gateway edge-v1 users_v1
+    .venv/bin/python -m bench.ab --file kong/lua/gateway.lua --a on.lua --b off.lua \\
+        --file http_edge/app.py --a on.py --b off.py --restart gateway edge-v1
 
 Brings up the isolated bench stack once, then for each round in the order A B B A (so slow
 drift of the shared machine hits both sides alike) installs that version of `--file` and/or
-that variant's environment (`--env-a` / `--env-b`, added to the restarted components' own),
+that variant's environment (`--env-a` / `--env-b`, added to the restarted components' own;
+`--file` may be repeated, each with its own `--a`/`--b`, for a feature spread over files),
 restarts only the `--restart` components, and measures the baseline's `POST /users/` and
 the gateway's `--op` (POST /users/ or PUT /users/{id}) back to back at each concurrency.
 Prints the gateway/baseline-POST ratio per measurement (taken within one round, under the
@@ -19,7 +22,6 @@ fails on a time.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import shutil
 import statistics
 import time
@@ -33,6 +35,7 @@ from bench.load import run_wrk
 from bench.report import total_cpu_ms
 from bench.scenarios.http_users import PUT_USERS, measure, user_ids_file
 from bench.stack import ROOT, BenchStack, http_ok, wait_until
+from launch.spec import with_env
 
 SCRIPTS = {"post": "post_users.lua", "put": "put_users.lua"}
 
@@ -49,10 +52,7 @@ def _parse_env(pairs: list[str]) -> dict[str, str]:
 
 def _restart(stack: BenchStack, names: list[str], env: dict[str, str], base: dict) -> None:
     for name in names:
-        component = base[name]
-        stack.runner.components[name] = dataclasses.replace(
-            component, env={**component.env, **env}
-        )
+        stack.runner.components[name] = with_env(base[name], env)
         stack.restart(name)
     wait_until(stack.workers_ready, "nameko workers", timeout=90)
     for url in (stack.config.gateway_url, stack.config.baseline_url):
@@ -123,9 +123,11 @@ def _stored_users(stack: BenchStack) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.ab", description=__doc__.split("\n")[0])
-    parser.add_argument("--file", help="the file under test, relative to the repo")
-    parser.add_argument("--a", type=Path, help="version A of --file")
-    parser.add_argument("--b", type=Path, help="version B of --file")
+    parser.add_argument(
+        "--file", action="append", default=[], help="a file under test, relative to the repo"
+    )
+    parser.add_argument("--a", type=Path, action="append", default=[], help="its version A")
+    parser.add_argument("--b", type=Path, action="append", default=[], help="its version B")
     parser.add_argument("--env-a", nargs="+", default=[], metavar="KEY=VALUE")
     parser.add_argument("--env-b", nargs="+", default=[], metavar="KEY=VALUE")
     parser.add_argument(
@@ -138,14 +140,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=int, default=5)
     parser.add_argument("--concurrency", type=int, nargs="+", default=[8, 32])
     args = parser.parse_args(argv)
-    if bool(args.file) != bool(args.a and args.b):
-        parser.error("--file needs both --a and --b (and they need --file)")
+    if not len(args.file) == len(args.a) == len(args.b):
+        parser.error("each --file needs its --a and --b (and they need --file)")
     if not args.file and not (args.env_a or args.env_b):
         parser.error("nothing to compare: give --file/--a/--b and/or --env-a/--env-b")
     warnings.filterwarnings("ignore")
-    target = ROOT / args.file if args.file else None
-    original = target.read_bytes() if target else b""
-    variants = {"A": args.a.read_bytes(), "B": args.b.read_bytes()} if target else {}
+    targets = [ROOT / name for name in args.file]
+    originals = [target.read_bytes() for target in targets]
+    variants = {
+        "A": [a.read_bytes() for a in args.a],
+        "B": [b.read_bytes() for b in args.b],
+    }
     envs = {"A": _parse_env(args.env_a), "B": _parse_env(args.env_b)}
     stack = BenchStack(BenchConfig(quick=True))
     results: dict[str, list[dict]] = {"A": [], "B": []}
@@ -156,15 +161,15 @@ def main(argv: list[str] | None = None) -> int:
             _seed_put_targets(stack)
         order = "ABBA" * args.rounds
         for i, variant in enumerate(order):
-            if target:
-                target.write_bytes(variants[variant])
+            for target, text in zip(targets, variants[variant], strict=True):
+                target.write_bytes(text)
             _restart(stack, args.restart, envs[variant], base)
             results[variant] += _round(
                 stack, args.concurrency, args.seconds, f"{i}{variant}", args.op
             )
     finally:
-        if target:
-            target.write_bytes(original)
+        for target, text in zip(targets, originals, strict=True):
+            target.write_bytes(text)
         stack.down()
         shutil.rmtree(ROOT / ".run" / "bench" / "mongo", ignore_errors=True)
     op = args.op.upper()
@@ -186,7 +191,21 @@ def main(argv: list[str] | None = None) -> int:
                 f"({min(total):.2f}-{max(total):.2f})  CPU ceiling ratio "
                 f"{statistics.median(base) / statistics.median(total):.2f}"
             )
+            print(f"    CPU ms/req per component: {_per_component(mine)}")
     return 0
+
+
+def _per_component(rows: list[dict]) -> str:
+    """Median (min-max) of each component's CPU per gateway request over `rows`."""
+    names = sorted({k for r in rows for k in r["gateway"]["cpu_ms_per_request"]})
+    parts = []
+    for name in names:
+        values = [r["gateway"]["cpu_ms_per_request"].get(name, 0.0) for r in rows]
+        if max(values) >= 0.01:
+            parts.append(
+                f"{name} {statistics.median(values):.2f} ({min(values):.2f}-{max(values):.2f})"
+            )
+    return "  ".join(parts)
 
 
 if __name__ == "__main__":

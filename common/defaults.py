@@ -1,4 +1,5 @@
-"""Defaults more than one tier reads (broker, database, ports, /users split, body limit).
+"""Defaults more than one tier reads (broker, database, ports, /users split, body limit,
+trace sampling).
 
 Each is written here once; `.env.example` documents them (tests/unit/test_settings.py checks).
 """
@@ -16,3 +17,6 @@ EDGE_V1_PORT = 8101
 EDGE_V2_PORT = 8102
 # Request bodies over this are 413, at the gateway and again at the edge (SPEC §6).
 MAX_BODY_BYTES = 64 * 1024
+# Share of new traces recorded (0..1), by every edge and worker and by the gateway that
+# starts a request's trace (common/tracing.py, kong/lua_config.py).
+TRACE_SAMPLE_RATIO = 1.0

@@ -29,6 +29,8 @@ from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
+from common import defaults
+
 TRACEPARENT = "traceparent"
 TRACESTATE = "tracestate"
 _PROPAGATOR = TraceContextTextMapPropagator()
@@ -86,8 +88,14 @@ def span_record(span: ReadableSpan) -> dict[str, Any]:
 
 
 def sample_ratio(env: Mapping[str, str]) -> float:
-    raw = env.get("TRACE_SAMPLE_RATIO", "1").strip() or "1"
-    return min(1.0, max(0.0, float(raw)))
+    """$TRACE_SAMPLE_RATIO clamped to 0..1 (empty or unset: common.defaults)."""
+    raw = str(env.get("TRACE_SAMPLE_RATIO") or "").strip()
+    return min(1.0, max(0.0, float(raw))) if raw else defaults.TRACE_SAMPLE_RATIO
+
+
+def sample_bound(ratio: float) -> int:
+    """TraceIdRatioBased's bound: a new trace is sampled when its id's low 64 bits are below."""
+    return TraceIdRatioBased.get_bound_for_rate(ratio)
 
 
 def _processors(service: str, env: Mapping[str, str]) -> list[SpanProcessor]:

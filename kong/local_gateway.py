@@ -23,6 +23,7 @@ from pathlib import Path
 import yaml
 
 from common import defaults
+from common.tracing import sample_ratio
 from kong.lua_config import lua_config_json
 from kong.nginx import LUA_CONFIG_NAME, LUA_MODULES, MODULES_DIR, generate_nginx_conf, route_groups
 from kong.render import credentials_path, render_from_env, write_atomically
@@ -58,7 +59,7 @@ def gateway_listen(env: Mapping[str, str]) -> str:
 SETTINGS = (
     "P_VALUE", "GATEWAY_HOST", "GATEWAY_PORT", "GATEWAY_STATUS_PORT", "EDGE_V1_PORT",
     "EDGE_V2_PORT", "GATEWAY_RATE_LIMIT_PER_SECOND", "GATEWAY_CLIENT_TIMEOUT", "CORS_ORIGINS",
-    "AUTH_CREDENTIALS_FILE", "GATEWAY_STICKY_USERS",
+    "AUTH_CREDENTIALS_FILE", "GATEWAY_STICKY_USERS", "TRACE_SAMPLE_RATIO",
 )  # fmt: skip
 
 
@@ -102,18 +103,27 @@ def write_gateway_files(run_dir: Path, env: Mapping[str, str]) -> Path:
         source=str(kong_yml),
         client_timeout=float(env.get("GATEWAY_CLIENT_TIMEOUT") or 60),
         status_listen=status_listen(env),
+        trace_sample_ratio=sample_ratio(env),
     )
     settings = {name: str(env[name]) for name in SETTINGS if env.get(name) not in (None, "")}
     write_atomically(prefix / "settings.json", json.dumps(settings, indent=1) + "\n")
     return conf
 
 
-def write_nginx_files(config: Mapping, prefix: Path, *, listen: str, **options) -> Path:
+def write_nginx_files(
+    config: Mapping,
+    prefix: Path,
+    *,
+    listen: str,
+    trace_sample_ratio: float = defaults.TRACE_SAMPLE_RATIO,
+    **options,
+) -> Path:
     """nginx.conf and the Lua table (gateway.json, 0600: it holds keys) for a parsed kong.yml
     under `prefix`; `options` go to generate_nginx_conf. Returns nginx.conf's path."""
     conf = prefix / "nginx.conf"
     text = generate_nginx_conf(config, listen=listen, prefix=prefix, **options)
-    table = lua_config_json(config, list(route_groups(config).values()))
+    groups = list(route_groups(config).values())
+    table = lua_config_json(config, groups, trace_sample_ratio)
     write_atomically(prefix / LUA_CONFIG_NAME, table)
     write_atomically(conf, text, mode=0o644)
     return conf

@@ -13,7 +13,9 @@ import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from common import defaults
 from common.auth.store import ANONYMOUS
+from common.tracing import sample_bound
 from kong.problems import GATEWAY_PROBLEMS
 from kong.routing import RouteEntry, plugins_of, rank
 
@@ -51,8 +53,28 @@ def _consumer(entry: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def lua_config(config: Mapping[str, Any], groups: Sequence[Sequence[RouteEntry]]) -> dict:
-    """`groups`: the route entries of each generated location group, in nginx.py's order."""
+_ID_LOW_BITS = 1 << 64
+
+
+def trace_sampling(ratio: float) -> dict[str, Any]:
+    """How kong/lua/traceparent.lua samples a trace it starts: as TraceIdRatioBased(ratio)
+    does, by the trace id's low 64 bits, so the gateway's flag and an edge's own decision
+    for the same id agree."""
+    bound = sample_bound(ratio)
+    return {
+        "ratio": ratio,
+        "all": bound >= _ID_LOW_BITS,
+        "below": f"{min(bound, _ID_LOW_BITS - 1):016x}",
+    }
+
+
+def lua_config(
+    config: Mapping[str, Any],
+    groups: Sequence[Sequence[RouteEntry]],
+    trace_sample_ratio: float = defaults.TRACE_SAMPLE_RATIO,
+) -> dict:
+    """`groups`: the route entries of each generated location group, in nginx.py's order;
+    `trace_sample_ratio`: TRACE_SAMPLE_RATIO (common.tracing.sample_ratio)."""
     consumers = config.get("consumers") or []
     plugins = plugins_of(config)
     keys, issuers = {}, {}
@@ -75,6 +97,7 @@ def lua_config(config: Mapping[str, Any], groups: Sequence[Sequence[RouteEntry]]
         "issuers": issuers,
         "rate_limiting": plugins["rate-limiting"],
         "cors": plugins["cors"],
+        "trace_sampling": trace_sampling(trace_sample_ratio),
         "titles": {str(status): title for status, (title, _) in GATEWAY_PROBLEMS.items()},
         "details": {str(status): detail for status, (_, detail) in GATEWAY_PROBLEMS.items()},
         # Kong's node_id label: stable per machine.
@@ -82,5 +105,10 @@ def lua_config(config: Mapping[str, Any], groups: Sequence[Sequence[RouteEntry]]
     }
 
 
-def lua_config_json(config: Mapping[str, Any], groups: Sequence[Sequence[RouteEntry]]) -> str:
-    return json.dumps(lua_config(config, groups), indent=1, sort_keys=True) + "\n"
+def lua_config_json(
+    config: Mapping[str, Any],
+    groups: Sequence[Sequence[RouteEntry]],
+    trace_sample_ratio: float = defaults.TRACE_SAMPLE_RATIO,
+) -> str:
+    table = lua_config(config, groups, trace_sample_ratio)
+    return json.dumps(table, indent=1, sort_keys=True) + "\n"

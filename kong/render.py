@@ -1,7 +1,8 @@
 """Render the Kong declarative template: `kong-render` / `python -m kong.render`.
 
 Weights from P_VALUE, consumers from the credentials store (common/auth/store.py), browser
-origins from CORS_ORIGINS, the opentelemetry plugin when KONG_OTEL_TRACES_ENDPOINT is set.
+origins from CORS_ORIGINS, the opentelemetry plugin when KONG_OTEL_TRACES_ENDPOINT is set
+(sampling new traces at TRACE_SAMPLE_RATIO, as the local gateway and the edges do).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import yaml
 
 from common import defaults
 from common.auth.store import ANONYMOUS, ENV_VAR, CredentialStore, load_store, store_path
+from common.tracing import sample_ratio
 from kong.checks import IDENTITY_HEADERS, REQUEST_SIZE_LIMIT_BYTES, ConfigProblem, check_config
 from kong.consumers import KEY_REALM, render_consumers
 
@@ -126,8 +128,12 @@ def parse_origins(raw: str | None) -> tuple[str, ...]:
     return origins
 
 
-def tracing_plugins(traces_endpoint: str | None) -> str:
-    """Kong's opentelemetry plugin (compose): continue a client's W3C traceparent or start one."""
+def tracing_plugins(
+    traces_endpoint: str | None, trace_sample_ratio: float = defaults.TRACE_SAMPLE_RATIO
+) -> str:
+    """Kong's opentelemetry plugin (compose): continue a client's W3C traceparent or start one,
+    sampled at `trace_sample_ratio` (TRACE_SAMPLE_RATIO; it overrides kong.conf's
+    tracing_sampling_rate)."""
     if not traces_endpoint:
         return ""
     if not re.fullmatch(r"https?://\S+", traces_endpoint):
@@ -138,6 +144,7 @@ def tracing_plugins(traces_endpoint: str | None) -> str:
         "name": "opentelemetry",
         "config": {
             "traces_endpoint": traces_endpoint,
+            "sampling_rate": trace_sample_ratio,
             "resource_attributes": {"service.name": "kong"},
             "propagation": {"extract": ["w3c"], "inject": ["w3c"], "default_format": "w3c"},
         },
@@ -164,6 +171,7 @@ def render(
     store: CredentialStore | None = None,
     cors_origins: tuple[str, ...] = DEFAULT_CORS_ORIGINS,
     traces_endpoint: str | None = None,
+    trace_sample_ratio: float = defaults.TRACE_SAMPLE_RATIO,
     sticky: bool = True,
 ) -> str:
     """Fill the template and return kong.yml text; ValueError if the result breaks a rule.
@@ -184,7 +192,7 @@ def render(
         "jwt": _flow(JWT),
         "identity_headers": _flow(list(IDENTITY_HEADERS)),
         "cors": _flow({"origins": list(cors_origins), **CORS}),
-        "tracing_plugins": tracing_plugins(traces_endpoint),
+        "tracing_plugins": tracing_plugins(traces_endpoint, trace_sample_ratio),
         "consumers": _consumers_yaml(store or CredentialStore()),
         "users_path": USERS_PATH,
         "users_balancing": "\n".join(STICKY_BALANCING if sticky else ROUND_ROBIN_BALANCING),
@@ -251,6 +259,7 @@ def render_for_targets(
         store=read_store(credentials_path(env, run_dir)),
         cors_origins=parse_origins(env.get("CORS_ORIGINS")),
         traces_endpoint=env.get("KONG_OTEL_TRACES_ENDPOINT") or None,
+        trace_sample_ratio=sample_ratio(env),
         sticky=parse_switch("GATEWAY_STICKY_USERS", env.get("GATEWAY_STICKY_USERS", "on")),
     )
 
@@ -323,6 +332,7 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
                 store=store,
                 cors_origins=parse_origins(env.get("CORS_ORIGINS")),
                 traces_endpoint=env.get("KONG_OTEL_TRACES_ENDPOINT") or None,
+                trace_sample_ratio=sample_ratio(env),
                 sticky=parse_switch("--sticky-users", args.sticky_users),
             )
     except ValueError as error:

@@ -6,6 +6,7 @@ the local stack, the bench stack and the test tiers all start (with `launch.runn
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import signal
@@ -129,6 +130,17 @@ class Component:
     job: bool = False
     stop_signal: int = signal.SIGTERM
     leader_only: bool = False
+
+
+def with_env(component: Component, extra: Mapping[str, str]) -> Component:
+    """`component` with `extra` added to its environment, also where its `prepare` renders
+    from that environment (the gateway's conf: P_VALUE, TRACE_SAMPLE_RATIO, ...)."""
+    env = MappingProxyType({**component.env, **extra})
+    prepare = component.prepare
+    if isinstance(prepare, partial) and any(arg is component.env for arg in prepare.args):
+        args = tuple(env if arg is component.env else arg for arg in prepare.args)
+        prepare = partial(prepare.func, *args, **prepare.keywords)
+    return dataclasses.replace(component, env=env, prepare=prepare)
 
 
 def child_env(base: Mapping[str, str], **extra: str) -> Mapping[str, str]:

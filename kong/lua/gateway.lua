@@ -104,7 +104,7 @@ end
 
 function _M.access(group)
   local ctx = ngx.ctx
-  local tp = trace.continue(ngx.var.http_traceparent)
+  local tp = trace.continue(ngx.var.http_traceparent, config.trace_sampling)
   ngx.var.gw_traceparent, ngx.var.gw_trace_id = tp.header, tp.trace_id
   local route = select_route(group)
   if not route then return answer(404) end

@@ -25,17 +25,31 @@ local HELP = {
   kong_nginx_connections_total = { "gauge", "Number of connections by subsystem" },
 }
 
+-- Label values repeat (a few services, routes, codes, consumers): each is escaped once per
+-- worker, since gsub runs in LuaJIT's interpreter (bounded: a flood of new values stays correct).
+local escaped, escaped_count = {}, 0
+
 local function escape(value)
-  return (tostring(value):gsub("\\", "\\\\"):gsub('"', '\\"'):gsub("\n", "\\n"))
+  local text = tostring(value)
+  local hit = escaped[text]
+  if hit then return hit end
+  hit = text:gsub("\\", "\\\\"):gsub('"', '\\"'):gsub("\n", "\\n")
+  if escaped_count < 4096 then escaped[text], escaped_count = hit, escaped_count + 1 end
+  return hit
 end
 
 local function labels(names, values)
-  local parts = {}
-  for i, name in ipairs(names) do
-    parts[i] = name .. '="' .. escape(values[i]) .. '"'
+  local text = names[1] .. '="' .. escape(values[1]) .. '"'
+  for i = 2, #names do
+    text = text .. "," .. names[i] .. '="' .. escape(values[i]) .. '"'
   end
-  return table.concat(parts, ",")
+  return text
 end
+
+local REQUEST_LABELS = { "service", "route", "code", "source", "workspace", "consumer" }
+local BANDWIDTH_LABELS = { "service", "route", "direction", "workspace", "consumer" }
+local LATENCY_LABELS = { "service", "route", "workspace" }
+local DIRECTIONS = { "ingress", "egress" }
 
 local function inc(key, by)
   local _, err = dict:incr(key, by, 0)
@@ -59,18 +73,16 @@ end
 -- r: service, route, code, source, consumer, ingress, egress, request_ms, upstream_ms.
 function _M.log(r)
   local workspace = "default"
-  inc("c|kong_http_requests_total|" .. labels(
-    { "service", "route", "code", "source", "workspace", "consumer" },
+  inc("c|kong_http_requests_total|" .. labels(REQUEST_LABELS,
     { r.service, r.route, r.code, r.source, workspace, r.consumer }), 1)
-  for _, direction in ipairs({ "ingress", "egress" }) do
+  for _, direction in ipairs(DIRECTIONS) do
     local size = r[direction]
     if size and size > 0 then
-      inc("c|kong_bandwidth_bytes|" .. labels(
-        { "service", "route", "direction", "workspace", "consumer" },
+      inc("c|kong_bandwidth_bytes|" .. labels(BANDWIDTH_LABELS,
         { r.service, r.route, direction, workspace, r.consumer }), size)
     end
   end
-  local latency = labels({ "service", "route", "workspace" }, { r.service, r.route, workspace })
+  local latency = labels(LATENCY_LABELS, { r.service, r.route, workspace })
   if r.request_ms and r.request_ms >= 0 then
     observe("kong_request_latency_ms", latency, r.request_ms)
   end

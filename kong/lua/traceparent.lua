@@ -1,6 +1,8 @@
 -- W3C trace context at the gateway (SPEC §8): a valid client traceparent is passed on as it
 -- is (the local gateway records no span of its own, so a new parent id would point at a span
--- nobody can see); an absent or invalid one is replaced by a new sampled trace.
+-- nobody can see); an absent or invalid one is replaced by a new trace, sampled as the edges'
+-- and workers' TraceIdRatioBased sampler would sample it (TRACE_SAMPLE_RATIO, rendered by
+-- kong/lua_config.py as `sampling`): its id's low 64 bits below the ratio's bound.
 local _M = {}
 
 local random, format = math.random, string.format
@@ -14,7 +16,8 @@ local function random_hex(bytes)
     random(0, 0xffffffff), random(0, 0xffffffff))
 end
 
-function _M.continue(header)
+-- `sampling`: { all = bool, below = 16 lowercase hex digits (the bound, exclusive) }.
+function _M.continue(header, sampling)
   if header then
     local version, trace_id, parent, flags =
         header:match("^(%x%x)%-(%x+)%-(%x+)%-(%x%x)$")
@@ -26,7 +29,10 @@ function _M.continue(header)
     end
   end
   local trace_id = random_hex(16)
-  return { header = "00-" .. trace_id .. "-" .. random_hex(8) .. "-01", trace_id = trace_id }
+  -- Equal-length lowercase hex strings order as the numbers they spell.
+  local sampled = sampling.all or trace_id:sub(17) < sampling.below
+  return { header = "00-" .. trace_id .. "-" .. random_hex(8) .. (sampled and "-01" or "-00"),
+    trace_id = trace_id }
 end
 
 return _M

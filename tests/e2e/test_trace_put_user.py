@@ -202,3 +202,36 @@ def test_one_put_is_one_trace_from_the_edge_to_the_orders_handler(traced_stack, 
         if line.get("trace_id") == trace_id and line["logger"] == "workers.calls"
     )
     assert calls == [f"{handler} ok", f"{users}.update ok"]
+
+
+def trace_id_of(edge: Edge, request_id: str) -> str:
+    """The trace id the edge logged for the request (unsampled traces are logged too)."""
+    deadline = time.monotonic() + 10
+    while True:
+        for line in json_lines(edge.log_path):
+            if line.get("logger") == "http_edge.access" and line.get("request_id") == request_id:
+                return line["trace_id"]
+        if time.monotonic() > deadline:
+            raise AssertionError(f"no access line for request {request_id}")
+        time.sleep(0.1)
+
+
+@pytest.mark.parametrize("ratio", ["0", "1"])
+def test_the_gateways_ratio_decides_for_the_traces_it_starts(traced_stack, tmp_path, ratio):
+    # Edges and workers sample everything (TRACE_ENV): only the gateway's flag can say no.
+    edges = traced_stack.edges
+    body = {"emails": [f"ratio-{uuid.uuid4().hex[:8]}@example.com"], "deliveryAddress": address()}
+    with running_gateway(
+        tmp_path, p_value="100", v1_port=edges["v1"].port, v2_port=edges["v2"].port,
+        extra_env={"TRACE_SAMPLE_RATIO": ratio},
+    ) as url:  # fmt: skip
+        response = requests.post(f"{url}/users/", json=body, headers=auth_headers(), timeout=15)
+    assert response.status_code == 201, response.text
+    trace_id = trace_id_of(edges["v1"], response.headers["X-Request-ID"])
+
+    if ratio == "1":
+        spans = wait_for_trace(traced_stack, trace_id, "users_v1.create")
+        assert {"edge-v1", "workers"} <= {s["service"] for s in spans}
+    else:
+        time.sleep(2)  # 20 export batches (OTEL_BSP_SCHEDULE_DELAY=100): long enough to land
+        assert spans_of(traced_stack, trace_id) == []

@@ -89,11 +89,13 @@ def running_gateway(
     client_timeout: float = 60.0,
     status_port: int | None = None,
     credentials: Path | None = None,
+    extra_env: dict[str, str] | None = None,
 ) -> Iterator[str]:
     """Start the real nginx from prepare_gateway(); yield its base URL; stop it.
 
     Consumers come from `credentials`, else the session's store ($AUTH_CREDENTIALS_FILE);
-    `status_port` serves the kong_* metrics on 127.0.0.1.
+    `status_port` serves the kong_* metrics on 127.0.0.1; `extra_env` adds settings
+    (TRACE_SAMPLE_RATIO, ...).
     """
     port = free_port()
     store = credentials or os.environ.get("AUTH_CREDENTIALS_FILE")
@@ -106,6 +108,7 @@ def running_gateway(
         "EDGE_V2_PORT": str(v2_port),
         "GATEWAY_RATE_LIMIT_PER_SECOND": str(rate_limit_per_second),
         "GATEWAY_CLIENT_TIMEOUT": str(client_timeout),
+        **(extra_env or {}),
     }
     process = subprocess.Popen(
         prepare_gateway(run_dir, env), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE

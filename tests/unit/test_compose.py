@@ -65,6 +65,12 @@ def test_every_edge_and_worker_sends_its_spans_to_the_collector_under_its_own_na
     assert env["TRACE_SAMPLE_RATIO"] == "${TRACE_SAMPLE_RATIO:-1}"
 
 
+def test_kong_is_rendered_with_the_same_sampling_ratio():
+    # kong-render sets the opentelemetry plugin's sampling_rate from it (kong/render.py).
+    env = SERVICES["kong-config"]["environment"]
+    assert env["TRACE_SAMPLE_RATIO"] == SERVICES["edge-v1"]["environment"]["TRACE_SAMPLE_RATIO"]
+
+
 def test_the_collector_receives_otlp_http_and_hands_traces_to_jaeger():
     collector = SERVICES["otel-collector"]
     mounted = {v.split(":")[1]: v.split(":")[0] for v in collector["volumes"]}

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from common import defaults
 from common.auth import store
 from kong.checks import check_config
 from kong.consumers import consumer_id
@@ -111,6 +112,15 @@ def test_cors_origins_and_tracing_come_from_settings(capsys):
     assert plugins["cors"]["origins"] == ["https://app.example", "http://localhost:3000"]
     assert plugins["opentelemetry"]["traces_endpoint"] == env["KONG_OTEL_TRACES_ENDPOINT"]
     assert plugins["opentelemetry"]["propagation"]["extract"] == ["w3c"]
+    assert plugins["opentelemetry"]["sampling_rate"] == defaults.TRACE_SAMPLE_RATIO
+
+
+def test_kong_samples_at_the_ratio_the_edges_use(capsys):
+    env = {"KONG_OTEL_TRACES_ENDPOINT": "http://c:4318/v1/traces", "TRACE_SAMPLE_RATIO": "0.1"}
+    assert main([], env=env) == 0
+
+    plugins = {p["name"]: p["config"] for p in yaml.safe_load(capsys.readouterr().out)["plugins"]}
+    assert plugins["opentelemetry"]["sampling_rate"] == 0.1
 
 
 def test_no_tracing_plugin_without_an_endpoint(config):

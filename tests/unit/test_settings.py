@@ -85,6 +85,7 @@ def test_the_workers_config_falls_back_to_the_shared_defaults():
 
 def test_the_gateway_defaults_are_the_documented_ones():
     assert DOCUMENTED["GATEWAY_HOST"] == defaults.GATEWAY_HOST
+    assert float(DOCUMENTED["TRACE_SAMPLE_RATIO"]) == defaults.TRACE_SAMPLE_RATIO
     assert int(DOCUMENTED["GATEWAY_RATE_LIMIT_PER_SECOND"]) == DEFAULT_RATE_LIMIT_PER_SECOND
 
 
