@@ -25,7 +25,7 @@ import yaml
 from common import defaults
 from kong.lua_config import lua_config_json
 from kong.nginx import LUA_CONFIG_NAME, LUA_MODULES, MODULES_DIR, generate_nginx_conf, route_groups
-from kong.render import credentials_path, parse_switch, render_from_env, write_atomically
+from kong.render import credentials_path, render_from_env, write_atomically
 
 _NGINX_CANDIDATES = ("/usr/sbin/nginx", "/usr/local/sbin/nginx", "/usr/local/nginx/sbin/nginx")
 
@@ -47,35 +47,6 @@ def gateway_dir(run_dir: Path) -> Path:
     return Path(run_dir).resolve() / "gateway"
 
 
-# AF_UNIX paths are limited to 108 bytes; longer run dirs keep TCP only.
-_MAX_SOCKET_PATH = 100
-EDGE_PORT_VARIABLES = {"edge-v1": "EDGE_V1_PORT", "edge-v2": "EDGE_V2_PORT"}
-
-
-def edge_socket(run_dir: Path, name: str) -> Path | None:
-    """The unix socket edge `name` binds beside its TCP port (None if the path is too long).
-
-    The one place its path comes from: the launch spec binds it, the local gateway
-    proxies to it (GATEWAY_EDGE_SOCKETS); health checks, tests and Kong keep using TCP.
-    """
-    path = Path(run_dir).resolve() / "sockets" / f"{name}.sock"
-    return path if len(str(path)) <= _MAX_SOCKET_PATH else None
-
-
-def upstream_sockets(run_dir: Path, env: Mapping[str, str]) -> dict[str, str]:
-    """`host:port` -> `unix:path` for each edge whose socket exists, when
-    GATEWAY_EDGE_SOCKETS is on; an edge started without one stays on TCP."""
-    if not parse_switch("GATEWAY_EDGE_SOCKETS", env.get("GATEWAY_EDGE_SOCKETS", "off")):
-        return {}
-    sockets = {}
-    for name, variable in EDGE_PORT_VARIABLES.items():
-        path = edge_socket(run_dir, name)
-        port = str(env.get(variable, getattr(defaults, variable))).strip()
-        if path is not None and path.is_socket():
-            sockets[f"127.0.0.1:{port}"] = f"unix:{path}"
-    return sockets
-
-
 def gateway_listen(env: Mapping[str, str]) -> str:
     port = str(env.get("GATEWAY_PORT", defaults.GATEWAY_PORT)).strip()
     if not port.isdigit() or not 0 < int(port) < 65536:
@@ -87,7 +58,7 @@ def gateway_listen(env: Mapping[str, str]) -> str:
 SETTINGS = (
     "P_VALUE", "GATEWAY_HOST", "GATEWAY_PORT", "GATEWAY_STATUS_PORT", "EDGE_V1_PORT",
     "EDGE_V2_PORT", "GATEWAY_RATE_LIMIT_PER_SECOND", "GATEWAY_CLIENT_TIMEOUT", "CORS_ORIGINS",
-    "AUTH_CREDENTIALS_FILE", "GATEWAY_STICKY_USERS", "GATEWAY_EDGE_SOCKETS",
+    "AUTH_CREDENTIALS_FILE", "GATEWAY_STICKY_USERS",
 )  # fmt: skip
 
 
@@ -131,7 +102,6 @@ def write_gateway_files(run_dir: Path, env: Mapping[str, str]) -> Path:
         source=str(kong_yml),
         client_timeout=float(env.get("GATEWAY_CLIENT_TIMEOUT") or 60),
         status_listen=status_listen(env),
-        upstream_sockets=upstream_sockets(run_dir, env),
     )
     settings = {name: str(env[name]) for name in SETTINGS if env.get(name) not in (None, "")}
     write_atomically(prefix / "settings.json", json.dumps(settings, indent=1) + "\n")

@@ -45,12 +45,8 @@ def generate_nginx_conf(
     source: str = "kong.yml",
     client_timeout: float = 60.0,
     status_listen: str | None = None,
-    upstream_sockets: Mapping[str, str] | None = None,
 ) -> str:
     """Return nginx.conf text serving `config` on `listen` ("host:port"), files under `prefix`.
-
-    `upstream_sockets` maps an upstream target ("127.0.0.1:8101") to the address nginx
-    connects to instead ("unix:/run/dir/sockets/edge-v1.sock"); other targets stay as they are.
 
     `client_timeout` (seconds) bounds receiving the headers and each read of the body, as
     in Kong (60 s by default); nginx then closes the connection without an answer.
@@ -115,8 +111,7 @@ def generate_nginx_conf(
         '    init_worker_by_lua_block { require("gateway").init_worker() }',
     ]
     for upstream in config.get("upstreams") or []:
-        paths = _capture_paths(upstream, config.get("services") or [])
-        lines += _upstream_block(upstream, paths, upstream_sockets or {})
+        lines += _upstream_block(upstream, _capture_paths(upstream, config.get("services") or []))
     locations: list[str] = []
     for index, (paths, routes) in enumerate(route_groups(config).items()):
         services = {service["host"] for service, _ in routes}
@@ -159,12 +154,10 @@ def _status_server(status_listen: str) -> list[str]:
     ]
 
 
-def _upstream_block(
-    upstream: Mapping[str, Any], capture_paths: list[str], sockets: Mapping[str, str]
-) -> list[str]:
+def _upstream_block(upstream: Mapping[str, Any], capture_paths: list[str]) -> list[str]:
     # nginx refuses weight=0, so a disabled target is simply left out.
     servers = [
-        f"        server {sockets.get(t['target'], t['target'])} weight={t['weight']};"
+        f"        server {t['target']} weight={t['weight']};"
         for t in upstream["targets"]
         if t["weight"] > 0
     ]

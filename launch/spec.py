@@ -176,21 +176,12 @@ def gunicorn_app(
     log: Path,
     *,
     ready_path: str = "/health",
-    unix_socket: Path | None = None,
 ) -> Component:
-    """A gunicorn master with the edge's gunicorn config (bench's baseline app uses it too),
-    listening on TCP `port` and, given `unix_socket`, on that socket too (for the gateway)."""
-    binds: tuple[str, ...] = ("--bind", f"127.0.0.1:{port}")
-    prepare = None
-    if unix_socket is not None:
-        binds = ("--bind", f"unix:{unix_socket}", *binds)
-        prepare = partial(unix_socket.parent.mkdir, parents=True, exist_ok=True)
-    argv = (str(BIN / "gunicorn"), "-c", str(GUNICORN_CONF), *binds, app)
+    """A gunicorn master with the edge's gunicorn config (bench's baseline app uses it too)."""
+    argv = (str(BIN / "gunicorn"), "-c", str(GUNICORN_CONF), "--bind", f"127.0.0.1:{port}", app)
     ready = HttpOk(f"http://127.0.0.1:{port}{ready_path}")
     # SIGTERM to the master only: it turns /ready 503, drains, then stops its workers.
-    return Component(
-        name, argv, env, log, ready, (port,), "edges", leader_only=True, prepare=prepare
-    )
+    return Component(name, argv, env, log, ready, (port,), "edges", leader_only=True)
 
 
 def gateway(run_dir: Path, port: int, env: Mapping[str, str]) -> Component:
@@ -282,19 +273,10 @@ def build_stack(
                 service, [f"workers.{service}"], env(service), logs / f"{service}.log", ping
             )
         )
-    from kong.local_gateway import edge_socket
-
     for name, users in EDGES.items():
         edge_env = env(name, USERS_SERVICE=users)
         components.append(
-            gunicorn_app(
-                name,
-                ports[name],
-                EDGE_APP,
-                edge_env,
-                logs / f"{name}.log",
-                unix_socket=edge_socket(run_dir, name),
-            )  # fmt: skip
+            gunicorn_app(name, ports[name], EDGE_APP, edge_env, logs / f"{name}.log")
         )
     components.extend(extra)
     components.append(gateway(run_dir, ports["gateway"], base))

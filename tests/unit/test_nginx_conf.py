@@ -211,30 +211,3 @@ def test_sticky_users_off_is_weighted_round_robin(tmp_path):
 
     assert "hash " not in block(conf, "upstream users-upstream {")
     assert "$hash_users_upstream" not in conf
-
-
-def test_edges_on_unix_sockets_when_switched_on_and_bound(tmp_path):
-    import socket as socket_module
-    import tempfile
-
-    from kong.local_gateway import edge_socket, upstream_sockets
-
-    # A short run dir: AF_UNIX paths are limited to 108 bytes (pytest's tmp_path may not be).
-    with tempfile.TemporaryDirectory(prefix="gw", dir="/tmp") as short:
-        run_dir = Path(short)
-        path = edge_socket(run_dir, "edge-v1")
-        path.parent.mkdir()
-        env = {"GATEWAY_EDGE_SOCKETS": "on", "EDGE_V1_PORT": "9101", "EDGE_V2_PORT": "9102"}
-        assert upstream_sockets(run_dir, env) == {}  # nothing bound yet: TCP stays
-        with socket_module.socket(socket_module.AF_UNIX) as bound:
-            bound.bind(str(path))
-            on = upstream_sockets(run_dir, env)
-            off = upstream_sockets(run_dir, {**env, "GATEWAY_EDGE_SOCKETS": "off"})
-            prepare_gateway(run_dir, {**env, "P_VALUE": "40", "GATEWAY_PORT": "9100"})
-            conf = (run_dir / "gateway" / "nginx.conf").read_text()
-
-    assert on == {"127.0.0.1:9101": f"unix:{path}"} and off == {}
-    users = block(conf, "upstream users-upstream {")
-    assert f"server unix:{path} weight=40;" in users
-    assert "server 127.0.0.1:9102 weight=60;" in users  # edge-v2 bound no socket
-    assert edge_socket(Path("/x" * 60), "edge-v1") is None  # too long for AF_UNIX: TCP only

@@ -225,16 +225,3 @@ def test_stop_policies_survive_the_pid_files_for_make_down(tmp_path):
     stop_process_groups([processes["q"].pid, processes["t"].pid], policies=list(policies.values()))
     assert processes["q"].wait(5) == -signal.SIGUSR1
     assert processes["t"].wait(5) == -signal.SIGTERM
-
-
-def test_an_edge_binds_its_unix_socket_beside_its_tcp_port(tmp_path):
-    from launch.spec import gunicorn_app
-
-    sock = tmp_path / "sockets" / "edge-v1.sock"
-    edge = gunicorn_app("edge-v1", 9101, "http_edge.wsgi:app", {}, tmp_path / "e.log",
-                        unix_socket=sock)  # fmt: skip
-    edge.prepare()
-
-    assert edge.argv[-5:] == ("--bind", f"unix:{sock}", "--bind", "127.0.0.1:9101",
-                              "http_edge.wsgi:app")  # fmt: skip
-    assert sock.parent.is_dir() and edge.ports == (9101,)
