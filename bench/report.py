@@ -146,8 +146,11 @@ def _table(header: list[str], rows: list[list[Any]]) -> list[str]:
     return lines + ["| " + " | ".join(str(x) for x in row) + " |" for row in rows]
 
 
+# edge-v2 and users_v2: an order goes through both edges (the orders upstream balances
+# them) and reads its user from users_v2 (the orders worker's USERS_RPC_SERVICE).
 COMPONENTS = [
-    "gateway", "edge-v1", "users_v1", "orders", "rabbitmq (shared)", "mongo", "baseline", "peer",
+    "gateway", "edge-v1", "edge-v2", "users_v1", "users_v2", "orders", "rabbitmq (shared)",
+    "mongo", "baseline", "peer",
 ]  # fmt: skip
 PEER_OPS = ("POST /users", "PUT /users/{id}", ORDERS_OP)
 

@@ -35,3 +35,12 @@ def test_ceiling_pairs_the_posts_of_users_not_the_lean_order_insert() -> None:
     ]
 
     assert cpu_ceiling(summary) == [[8, "1.00", "2.00", "0.50x", "0.60x"]]
+
+
+def test_the_order_path_counts_both_edges_and_users_v2() -> None:
+    from bench.report import total_cpu_ms
+
+    order = {"cpu_ms_per_request": {"edge-v1": 2.0, "edge-v2": 2.0, "orders": 7.0,
+                                    "users_v2": 7.0, "not a component": 9.0}}  # fmt: skip
+
+    assert total_cpu_ms(order) == 18.0
