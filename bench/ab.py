@@ -1,7 +1,7 @@
 """`python -m bench.ab`: A/B two versions of one source file on the bench stack.
 
     .venv/bin/python -m bench.ab --file http_edge/rpc.py --a old_rpc.py --b new_rpc.py \\
-        --restart edge-v1 [--rounds 2] [--seconds 5] [--concurrency 8 32] [--op put]
+        --restart edge-v1 [--rounds 2] [--seconds 5] [--concurrency 8 32] [--op put|orders]
     .venv/bin/python -m bench.ab --env-a TRACE_SAMPLE_RATIO=0 --env-b TRACE_SAMPLE_RATIO=1 \\
         --restart gateway edge-v1 users_v1
     .venv/bin/python -m bench.ab --file kong/lua/gateway.lua --a on.lua --b off.lua \\
@@ -12,11 +12,12 @@ drift of the shared machine hits both sides alike) installs that version of `--f
 that variant's environment (`--env-a` / `--env-b`, added to the restarted components' own;
 `--file` may be repeated, each with its own `--a`/`--b`, for a feature spread over files),
 restarts only the `--restart` components, and measures the baseline's `POST /users/` and
-the gateway's `--op` (POST /users/ or PUT /users/{id}) back to back at each concurrency.
-Prints the gateway/baseline-POST ratio per measurement (taken within one round, under the
-same noise), the p50 and the CPU milliseconds each component spent per request, then the
-medians per variant. The original file is put back at the end, whatever happens. Never
-fails on a time.
+the gateway's `--op` (POST /users/ or PUT /users/{id}) back to back at each concurrency;
+`--op orders` measures POST /orders/ on both (orders for users of their own, against the
+baseline's in-process order insert). Prints the gateway/baseline ratio per measurement
+(taken within one round, under the same noise), the p50 and the CPU milliseconds each
+component spent per request, then the medians per variant. The original file is put back
+at the end, whatever happens. Never fails on a time.
 """
 
 from __future__ import annotations
@@ -33,11 +34,11 @@ from bench.config import BenchConfig
 from bench.http_matrix import tag
 from bench.load import run_wrk
 from bench.report import total_cpu_ms
-from bench.scenarios.http_users import PUT_USERS, measure, user_ids_file
+from bench.scenarios.http_users import PUT_USERS, measure, order_owners_file, user_ids_file
 from bench.stack import ROOT, BenchStack, http_ok, wait_until
 from launch.spec import with_env
 
-SCRIPTS = {"post": "post_users.lua", "put": "put_users.lua"}
+SCRIPTS = {"post": "post_users.lua", "put": "put_users.lua", "orders": "post_orders.lua"}
 
 
 def _parse_env(pairs: list[str]) -> dict[str, str]:
@@ -50,50 +51,71 @@ def _parse_env(pairs: list[str]) -> dict[str, str]:
     return env
 
 
-def _restart(stack: BenchStack, names: list[str], env: dict[str, str], base: dict) -> None:
+def _restart(
+    stack: BenchStack, names: list[str], env: dict[str, str], base: dict, owners: Path | None
+) -> None:
     for name in names:
         stack.runner.components[name] = with_env(base[name], env)
         stack.restart(name)
     wait_until(stack.workers_ready, "nameko workers", timeout=90)
     for url in (stack.config.gateway_url, stack.config.baseline_url):
         wait_until(lambda u=url: http_ok(f"{u}/health"), url)
-    _warm(stack)
+    _warm(stack, owners)
 
 
-def _warm(stack: BenchStack) -> None:
+def _warm(stack: BenchStack, owners: Path | None) -> None:
     # A process just started runs its first seconds cold (connection pools, caches): a
     # restarted side measured at once looked up to 30 % slower than it is.
     for url in (stack.config.baseline_url, stack.config.gateway_url):
         run_wrk(url, "post_users.lua", 8, 2, [f"warm{url[-1]}{time.time():.0f}"], "warm-up")
+        if owners is not None:
+            args = [f"warmo{url[-1]}{time.time():.0f}", str(owners), "2"]
+            run_wrk(url, SCRIPTS["orders"], 8, 2, args, "warm-up orders")
 
 
-def _gateway_run(stack: BenchStack, op: str, c: int, name: str) -> tuple[str, list[str]]:
+def _gateway_run(
+    stack: BenchStack, op: str, c: int, name: str, owners: Path | None
+) -> tuple[str, list[str]]:
     if op == "post":
         return SCRIPTS[op], [tag(name + "g", c, 0)]
+    if op == "orders":
+        return SCRIPTS[op], [tag(name + "o", c, 0), str(owners), str(min(2, c))]
     # PUT targets redrawn per run, uniformly over every stored user (as in `make bench`).
     ids = user_ids_file(stack.config, seed=hash((name, c)) % 10**6)
     return SCRIPTS[op], [tag(name + "p", c, 0), str(ids), str(min(2, c))]
 
 
+def _baseline_run(op: str, c: int, name: str, owners: Path | None) -> tuple[str, list[str]]:
+    # The baseline's counterpart: its own order insert for --op orders, else its POST /users.
+    if op == "orders":
+        return SCRIPTS[op], [tag(name + "q", c, 0), str(owners), str(min(2, c))]
+    return SCRIPTS["post"], [tag(name + "b", c, 0)]
+
+
 def _round(
-    stack: BenchStack, concurrencies: list[int], seconds: int, name: str, op: str
+    stack: BenchStack,
+    concurrencies: list[int],
+    seconds: int,
+    name: str,
+    op: str,
+    owners: Path | None,
 ) -> list[dict]:
     config = stack.config
     rows = []
     for c in concurrencies:
         row: dict[str, Any] = {"concurrency": c}
-        tags = [tag(name + "b", c, 0)]
+        script, args = _baseline_run(op, c, name, owners)
         row["baseline"] = measure(
-            stack, config.baseline_url, SCRIPTS["post"], c, seconds, tags, f"{name} c={c} baseline"
+            stack, config.baseline_url, script, c, seconds, args, f"{name} c={c} baseline"
         )
-        script, args = _gateway_run(stack, op, c, name)
+        script, args = _gateway_run(stack, op, c, name, owners)
         row["gateway"] = measure(
             stack, config.gateway_url, script, c, seconds, args, f"{name} c={c} gateway {op}"
         )
         row["ratio"] = row["gateway"]["rps"] / max(row["baseline"]["rps"], 1e-9)
         cpu = row["gateway"]["cpu_ms_per_request"]
         print(
-            f"  {name} c={c:<3} baseline POST {row['baseline']['rps']:7.1f} req/s  gateway "
+            f"  {name} c={c:<3} baseline {_lean(op)} {row['baseline']['rps']:7.1f} req/s  gateway "
             f"{op.upper()} {row['gateway']['rps']:7.1f} req/s p50 {_p50(row['gateway']):.2f} ms"
             f"  ratio {row['ratio']:.2f}  gateway CPU ms/req "
             + " ".join(f"{k} {v:.2f}" for k, v in sorted(cpu.items()) if v >= 0.01),
@@ -101,6 +123,10 @@ def _round(
         )
         rows.append(row)
     return rows
+
+
+def _lean(op: str) -> str:
+    return "ORDERS" if op == "orders" else "POST"
 
 
 def _p50(measured: dict[str, Any]) -> float:
@@ -159,21 +185,24 @@ def main(argv: list[str] | None = None) -> int:
         base = {name: stack.runner.components[name] for name in args.restart}
         if args.op == "put":
             _seed_put_targets(stack)
+        owners = order_owners_file(stack.config) if args.op == "orders" else None
         order = "ABBA" * args.rounds
         for i, variant in enumerate(order):
             for target, text in zip(targets, variants[variant], strict=True):
                 target.write_bytes(text)
-            _restart(stack, args.restart, envs[variant], base)
+            _restart(stack, args.restart, envs[variant], base, owners)
             results[variant] += _round(
-                stack, args.concurrency, args.seconds, f"{i}{variant}", args.op
+                stack, args.concurrency, args.seconds, f"{i}{variant}", args.op, owners
             )
     finally:
         for target, text in zip(targets, originals, strict=True):
             target.write_bytes(text)
         stack.down()
         shutil.rmtree(ROOT / ".run" / "bench" / "mongo", ignore_errors=True)
-    op = args.op.upper()
-    print(f"\nmedians per variant (ratio = gateway {op} / baseline POST req/s, same round)")
+    print(
+        f"\nmedians per variant (ratio = gateway {args.op.upper()} / baseline {_lean(args.op)}"
+        " req/s, same round)"
+    )
     for variant, rows in results.items():
         for c in args.concurrency:
             mine = [r for r in rows if r["concurrency"] == c]

@@ -2,7 +2,9 @@
 
 POST /users/ runs the very same rules as the users_v1 worker (marshmallow schema from
 schemas/, email claims, insert: `workers.users.domain.create_user`) and the edge's JSON body
-checks, but in-process with pymongo instead of over RabbitMQ. Served by the same gunicorn
+checks, but in-process with pymongo instead of over RabbitMQ. POST /orders/ likewise runs
+the orders worker's `workers.orders.domain.create_order`, its user reads (the worker's two
+`users.get` RPCs) done in-process by `workers.users.domain.get_user`. Served by the same gunicorn
 config as the edges (`gunicorn -c http_edge/gunicorn_conf.py bench.baseline_app:create_app()`).
 """
 
@@ -20,7 +22,9 @@ from flask.json.provider import DefaultJSONProvider
 from http_edge.body import json_object
 from http_edge.log import configure_logging
 from http_edge.problems import EdgeError
-from workers.exceptions import EmailTaken, UserNotFound, ValidationFailed
+from workers.exceptions import EmailTaken, UnknownUser, UserNotFound, ValidationFailed
+from workers.orders import domain as orders_domain
+from workers.orders.repository import OrdersRepository
 from workers.runtime.mongo import database_name, mongo_client
 from workers.users import domain as users_domain
 from workers.users.repository import UsersRepository
@@ -41,7 +45,12 @@ def create_app() -> Flask:
     config = {key: os.environ.get(key) for key in ("MONGO_URI", "MONGO_DB", "MONGO_TIMEOUT_MS")}
     # One MongoClient per process (thread-safe, pooled), as a Flask app would hold it.
     client = mongo_client(config)
-    repo = UsersRepository(client[database_name(config)])
+    database = client[database_name(config)]
+    repo = UsersRepository(database)
+    orders = OrdersRepository(database)
+
+    def fetch_user(user_id: str) -> dict[str, Any]:
+        return users_domain.get_user(repo, user_id)
 
     @app.before_request
     def _before() -> None:
@@ -71,6 +80,11 @@ def create_app() -> Flask:
         user = users_domain.create_user(repo, json_object(), users_domain.V1)
         return jsonify(user), 201
 
+    @app.post("/orders")
+    @app.post("/orders/")
+    def create_order() -> tuple[Response, int]:
+        return jsonify(orders_domain.create_order(orders, json_object(), fetch_user)), 201
+
     @app.get("/users/<user_id>")
     def get_user(user_id: str) -> Response:
         return jsonify(users_domain.get_user(repo, user_id))
@@ -86,6 +100,10 @@ def create_app() -> Flask:
     @app.errorhandler(EmailTaken)
     def _taken(error: EmailTaken) -> tuple[Response, int]:
         return _problem(409, "Email already used", {})
+
+    @app.errorhandler(UnknownUser)
+    def _unknown_user(error: UnknownUser) -> tuple[Response, int]:
+        return _problem(422, "Order names an unknown user", {})
 
     @app.errorhandler(UserNotFound)
     def _missing(error: UserNotFound) -> tuple[Response, int]:

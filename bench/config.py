@@ -107,6 +107,11 @@ class BenchConfig:
         return (1, 8, 32)
 
     @property
+    def orders_concurrencies(self) -> tuple[int, ...]:
+        # POST /orders, lean vs gateway vs peer (issue 17's "equivalent order insert").
+        return (1, 8, 32)
+
+    @property
     def http_seconds(self) -> int:
         return 3 if self.quick else 8
 

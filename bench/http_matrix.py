@@ -17,10 +17,26 @@ def tag(target: str, concurrency: int, round_: int) -> str:
     return f"{target[0]}{concurrency}r{round_}t{int(time.time() * 1000) % 10**8}"
 
 
+# The lean baseline's request a gateway operation is set against: it has no PUT, so a PUT
+# is set against its POST /users (as issue 17's targets do); an order against its order.
+LEAN_COUNTERPART = {"POST /orders": "POST /orders"}
+ORDERS_OP = "POST /orders"
+
+
+def lean_counterpart(op: str) -> str:
+    return LEAN_COUNTERPART.get(op, "POST /users")
+
+
 def plan(
-    config: BenchConfig, concurrency: int, round_: int, ids_file: Path
+    config: BenchConfig,
+    concurrency: int,
+    round_: int,
+    ids_file: Path,
+    owners_file: Path | None = None,
 ) -> list[tuple[str, str, str, str, list[str]]]:
-    """The runs of one (round, concurrency) cell: lean POST, gateway and peer POST and PUT.
+    """The runs of one (round, concurrency) cell: lean POST, gateway and peer POST and PUT,
+    and with `owners_file` (the users orders are placed for) lean, gateway and peer
+    POST /orders at the order concurrencies.
 
     Odd rounds run the cell in reverse order, so no target always goes first after a
     concurrency change (the rounds then pair up like A B B A).
@@ -37,6 +53,12 @@ def plan(
             ("peer", "POST /users", config.peer_url, "post_users.lua", [tag("n", c, round_)]),
             ("peer", "PUT /users/{id}", config.peer_url, "put_users.lua", put_args),
         ]  # fmt: skip
+    if owners_file is not None and c in config.orders_concurrencies:
+        order_args = [tag("o", c, round_), str(owners_file), str(min(2, c))]
+        targets = [("baseline", config.baseline_url), ("gateway", config.gateway_url)]
+        if c in config.peer_concurrencies:
+            targets.append(("peer", config.peer_url))
+        cell += [(t, ORDERS_OP, url, "post_orders.lua", order_args) for t, url in targets]
     return cell[::-1] if round_ % 2 else cell
 
 
@@ -72,8 +94,9 @@ def _spread(ratios: list[float], prefix: str) -> dict[str, float | None]:
 
 def summarize(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Median over rounds per (target, op, concurrency), with each round's ratio to the
-    baseline POST measured next to it (and, for the gateway, to the peer's same operation),
-    so the spread of a ratio shows the noise."""
+    baseline's counterpart measured next to it (`lean_counterpart`: POST /users, or
+    POST /orders for an order; `ratio_vs_baseline_post`) and, for the gateway, to the
+    peer's same operation, so the spread of a ratio shows the noise."""
     rows = []
     keys = sorted(
         {(r["target"], r["op"], r["concurrency"]) for r in runs}, key=lambda k: (k[2], k[0], k[1])
@@ -84,7 +107,7 @@ def summarize(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
             for r in runs
             if (r["target"], r["op"], r["concurrency"]) == (target, op, concurrency)
         ]
-        ratios = _ratios(same, runs, "baseline", "POST /users")
+        ratios = _ratios(same, runs, "baseline", lean_counterpart(op))
         p50 = statistics.median(r["latency_ms"]["p50"] for r in same)
         p99 = statistics.median(r["latency_ms"]["p99"] for r in same)
         row = {

@@ -1,8 +1,9 @@
 """The Nameko-native gateway peer: what a team writing the gateway "the nameko way" gets.
 
 Written like nameko-examples' gateway service: one nameko service whose `nameko.web`
-`@http` handlers parse the JSON body and call the users service through an `RpcProxy`,
-served by `nameko run` (one process, eventlet's WSGI server) against the bench's workers.
+`@http` handlers parse the JSON body and call the users (or orders) service through an
+`RpcProxy`, served by `nameko run` (one process, eventlet's WSGI server) against the
+bench's workers.
 Errors come back as the workers' own exception classes (they deserialize to instances) and
 are answered as problem+json, so a 4xx here costs what it costs on our edge.
 """
@@ -21,16 +22,19 @@ from workers.exceptions import (
     NotFound,
     ServiceError,
     StorageUnavailable,
+    UnknownUser,
     UpdateConflict,
     ValidationFailed,
 )
 
 SERVICE = "users_v1"
+ORDERS = "orders"
 # The SPEC's status for each domain error the peer can be handed back.
 STATUS: tuple[tuple[type[ServiceError], int, str], ...] = (
     (ValidationFailed, 400, "Validation failed"),
     (NotFound, 404, "Not found"),
     (EmailTaken, 409, "Email already used"),
+    (UnknownUser, 422, "Order names an unknown user"),
     (UpdateConflict, 409, "Update conflict"),
     (StorageUnavailable, 503, "Storage unavailable"),
 )
@@ -64,6 +68,7 @@ def answer_error(error: ServiceError) -> Response:
 class NamekoGatewayPeer:
     name = "bench_nameko_peer"
     users = RpcProxy(SERVICE)
+    orders = RpcProxy(ORDERS)
 
     @http("GET", "/health")
     def health(self, request: Request) -> Response:
@@ -93,5 +98,15 @@ class NamekoGatewayPeer:
             return problem(400, "Body must be a JSON object")
         try:
             return _json(self.users.update(user_id, body))
+        except ServiceError as error:
+            return answer_error(error)
+
+    @http("POST", "/orders/")
+    def create_order(self, request: Request) -> Response:
+        body = json_body(request)
+        if body is None:
+            return problem(400, "Body must be a JSON object")
+        try:
+            return _json(self.orders.create(body), 201)
         except ServiceError as error:
             return answer_error(error)

@@ -10,7 +10,7 @@ from werkzeug.test import EnvironBuilder
 from werkzeug.wrappers import Request
 
 from bench.nameko_peer import NamekoGatewayPeer
-from workers.exceptions import EmailTaken, UserNotFound, ValidationFailed
+from workers.exceptions import EmailTaken, UnknownUser, UserNotFound, ValidationFailed
 
 
 def request(method: str, body: str | None) -> Request:
@@ -46,3 +46,16 @@ def test_domain_errors_from_the_worker_become_their_4xx() -> None:
         response = peer.update_user(request("PUT", "{}"), "u1")
         assert response.status_code == status, error
         assert json.loads(response.get_data())["status"] == status
+
+
+def test_an_order_goes_to_the_orders_service_and_an_unknown_user_is_422() -> None:
+    peer = worker_factory(NamekoGatewayPeer)
+    peer.orders.create.return_value = {"orderId": "o1"}
+
+    created = peer.create_order(request("POST", '{"userId": "u1"}'))
+    peer.orders.create = Mock(side_effect=UnknownUser("u1"))
+    unknown = peer.create_order(request("POST", '{"userId": "u1"}'))
+
+    assert (created.status_code, json.loads(created.get_data())) == (201, {"orderId": "o1"})
+    assert unknown.status_code == 422
+    assert not peer.users.create.called

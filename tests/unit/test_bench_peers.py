@@ -80,3 +80,45 @@ def test_peer_table_and_targets_show_the_ratios_with_their_range() -> None:
     peer_targets = {t["target"]: t for t in found if "peer" in t["target"]}
     assert peer_targets["gateway POST /users vs Nameko-native peer, c=1"]["met"] is True
     assert peer_targets["gateway PUT /users/{id} vs Nameko-native peer, c=1"]["met"] is False
+
+
+ORDERS = "POST /orders"
+
+
+def test_orders_run_lean_gateway_and_peer_at_the_order_concurrencies_only() -> None:
+    config = BenchConfig(quick=False)
+    ids, owners = Path("ids.txt"), Path("owners.txt")
+
+    at_8 = plan(config, 8, 0, ids, owners)
+    at_64 = [(target, op) for target, op, *_ in plan(config, 64, 0, ids, owners)]
+
+    orders = [(target, script, args) for target, op, _, script, args in at_8 if op == ORDERS]
+    assert [target for target, *_ in orders] == ["baseline", "gateway", "peer"]
+    # Each order names an owner from the owners file, split over wrk's threads.
+    assert all(script == "post_orders.lua" and args[1:] == [str(owners), "2"]
+               for _, script, args in orders)  # fmt: skip
+    assert ORDERS not in {op for _, op in at_64}
+    reversed_8 = [(t, op) for t, op, *_ in plan(config, 8, 1, ids, owners)]
+    assert reversed_8 == [(t, op) for t, op, *_ in at_8][::-1]
+
+
+def test_gateway_orders_are_set_against_the_lean_order_insert_not_its_post_users() -> None:
+    runs = [
+        run("baseline", POST, 8, 0, 800), run("baseline", ORDERS, 8, 0, 400),
+        run("gateway", ORDERS, 8, 0, 300), run("peer", ORDERS, 8, 0, 200),
+        run("baseline", POST, 8, 1, 800), run("baseline", ORDERS, 8, 1, 500),
+        run("gateway", ORDERS, 8, 1, 250), run("peer", ORDERS, 8, 1, 250),
+    ]  # fmt: skip
+    summary = summarize(runs)
+    rows = {(r["target"], r["op"]): r for r in summary}
+
+    gateway = rows[("gateway", ORDERS)]
+    # 300/400 and 250/500 (not 300/800, 250/800): median 0.625
+    assert (gateway["ratio_vs_baseline_post"], gateway["ratio_min"],
+            gateway["ratio_max"]) == (0.625, 0.5, 0.75)  # fmt: skip
+    assert (gateway["ratio_vs_peer"], gateway["ratio_vs_peer_min"]) == (1.25, 1.0)
+    table = [row[:7] for row in peer_rows(summary) if row[0] == ORDERS]
+    assert table == [[ORDERS, 8, "275", "225", "450", "1.25x (1.00-1.50)", "0.62x (0.50-0.75)"]]
+    found = {t["target"]: t for t in targets({"http": {"summary": summary}})}
+    lean_target = found["gateway POST /orders vs lean POST /orders, c=8"]
+    assert (lean_target["measured"], lean_target["met"]) == ("0.62x (0.50-0.75)", False)

@@ -24,3 +24,23 @@ def test_ceiling_is_baseline_cpu_over_gateway_cpu_per_concurrency() -> None:
 
     # c=32 has no gateway POST row: nothing to compare, so no row.
     assert rows == [[8, "2.00", "3.50", "0.57x", "0.61x"]]
+
+
+def test_ceiling_pairs_the_posts_of_users_not_the_lean_order_insert() -> None:
+    summary = [
+        summary_row("baseline", "POST /orders", 8, {"baseline": 0.5}, 1.0),
+        summary_row("baseline", "POST /users", 8, {"baseline": 1.0}, 1.0),
+        summary_row("gateway", "POST /orders", 8, {"edge-v1": 4.0}, 0.5),
+        summary_row("gateway", "POST /users", 8, {"edge-v1": 2.0}, 0.6),
+    ]
+
+    assert cpu_ceiling(summary) == [[8, "1.00", "2.00", "0.50x", "0.60x"]]
+
+
+def test_the_order_path_counts_both_edges_and_users_v2() -> None:
+    from bench.report import total_cpu_ms
+
+    order = {"cpu_ms_per_request": {"edge-v1": 2.0, "edge-v2": 2.0, "orders": 7.0,
+                                    "users_v2": 7.0, "not a component": 9.0}}  # fmt: skip
+
+    assert total_cpu_ms(order) == 18.0
