@@ -12,12 +12,15 @@ import eventlet
 import pytest
 from eventlet.event import Event
 from nameko.standalone.rpc import ClusterRpcProxy
+from pymongo import MongoClient, monitoring
 
 from tests.support.audit import assert_invariants
 from tests.support.data import ADDRESS, ITEMS
 from tests.support.polling import wait_until
 from workers.orders import OrdersService
+from workers.runtime.documents import utcnow
 from workers.runtime.tracing import TracedEventDispatcher
+from workers.users.repository import UsersRepository
 from workers.users_v1 import UsersV1
 from workers.users_v2 import UsersV2
 
@@ -195,3 +198,45 @@ def test_racing_async_publishes_leave_the_orders_on_the_latest_version(
         proxy.stop()
     assert overtaken >= 5, f"publishes overtook each other in only {overtaken} of 10 rounds"
     assert_invariants(database, [user["userId"]])
+
+
+class UpdateCommands(monitoring.CommandListener):
+    def __init__(self) -> None:
+        self.count = 0
+
+    def started(self, event: Any) -> None:
+        self.count += event.command_name == "update"
+
+    def succeeded(self, event: Any) -> None:
+        pass
+
+    def failed(self, event: Any) -> None:
+        pass
+
+
+def test_flag_clears_confirmed_close_together_are_one_command(service_config, database):
+    now = utcnow()
+    ids = [uuid.uuid4().hex for _ in range(4)]
+    database.users.insert_many(
+        [
+            {
+                "userId": i,
+                "emails": [f"{i}@example.com"],
+                "deliveryAddress": ADDRESS,
+                "version": 2,
+                "eventPendingSince": now,
+            }
+            for i in ids
+        ]
+    )
+    users = [database.users.find_one({"userId": i}) for i in ids]
+    # a newer update of the last user landed after its v2 event was published
+    database.users.update_one({"userId": ids[-1]}, {"$inc": {"version": 1}})
+    commands = UpdateCommands()
+    client = MongoClient(service_config["MONGO_URI"], event_listeners=[commands])
+    repo = UsersRepository(client[service_config["MONGO_DB"]])
+    list(eventlet.GreenPool(4).imap(repo.mark_event_published, users))
+    client.close()
+    assert commands.count == 1
+    flagged = {u["userId"] for u in database.users.find({"eventPendingSince": {"$exists": True}})}
+    assert flagged == {ids[-1]}  # its newer version's own event still has to clear it
