@@ -10,7 +10,17 @@ from workers.users.repository import UsersRepository
 
 
 @pytest.fixture
-def mock_database():
+def mock_database(monkeypatch):
+    # pymongo >= 4.10 passes `sort` to every bulk update; mongomock's builder predates it.
+    add_update = mongomock.collection.BulkOperationBuilder.add_update
+
+    def add_update_without_sort(self, *args, sort=None, **kwargs):
+        assert sort is None, "mongomock cannot sort a bulk update"
+        return add_update(self, *args, **kwargs)
+
+    monkeypatch.setattr(
+        mongomock.collection.BulkOperationBuilder, "add_update", add_update_without_sort
+    )
     database = mongomock.MongoClient()["unit"]
     # mongomock cannot create collections with validators; the indexes are what matter here.
     for collection, indexes in INDEXES.items():

@@ -7,6 +7,7 @@ from nameko.testing.services import worker_factory
 
 from tests.support.data import address
 from workers.exceptions import EmailTaken, UserNotFound, ValidationFailed
+from workers.runtime.after_reply import run_now
 from workers.users_v1 import UsersV1
 from workers.users_v2 import UsersV2
 
@@ -20,17 +21,17 @@ def payload(*emails, **extra):
 
 @pytest.fixture(params=[UsersV1, UsersV2], ids=["v1", "v2"])
 def service(request, users_repository):
-    return worker_factory(request.param, repository=users_repository)
+    return worker_factory(request.param, repository=users_repository, after_reply=run_now)
 
 
 @pytest.fixture
 def v1(users_repository):
-    return worker_factory(UsersV1, repository=users_repository)
+    return worker_factory(UsersV1, repository=users_repository, after_reply=run_now)
 
 
 @pytest.fixture
 def v2(users_repository):
-    return worker_factory(UsersV2, repository=users_repository)
+    return worker_factory(UsersV2, repository=users_repository, after_reply=run_now)
 
 
 def test_create_returns_the_stored_user_without_internals(service, users_repository):
@@ -94,6 +95,26 @@ def test_update_returns_before_and_after_and_dispatches(service, users_repositor
     assert event["deliveryAddress"] == ADDRESS
     assert event["version"] == 2
     assert event["updatedAt"].endswith("Z")
+    assert "eventPendingSince" not in users_repository.find(user["userId"])
+
+
+def test_update_leaves_the_publish_and_flag_clear_for_after_the_reply(users_repository):
+    queued = []
+
+    def after_reply(fn, *args):
+        queued.append((fn, args))
+
+    service = worker_factory(UsersV1, repository=users_repository, after_reply=after_reply)
+    user = service.create(payload())
+    before, after = service.update(user["userId"], {"deliveryAddress": NEW_ADDRESS})
+    # returned with the change committed and flagged, nothing published yet
+    assert after["version"] == 2
+    service.dispatch.assert_not_called()
+    assert "eventPendingSince" in users_repository.find(user["userId"])
+    [(fn, args)] = queued
+    fn(*args)
+    service.dispatch.assert_called_once()
+    assert service.dispatch.call_args.args[1]["version"] == 2
     assert "eventPendingSince" not in users_repository.find(user["userId"])
 
 

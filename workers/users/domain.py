@@ -16,6 +16,7 @@ from schemas.emails import email_key
 from schemas.users import UserContactUpdateSchema, UserCreateV1Schema, UserCreateV2Schema
 from workers.exceptions import EmailTaken, StorageUnavailable, UpdateConflict, UserNotFound
 from workers.runtime import metrics
+from workers.runtime.after_reply import AfterReplyFn, run_now
 from workers.runtime.documents import (
     checked_id,
     load_payload,
@@ -107,9 +108,11 @@ def update_contact(
     generation: Generation,
     dispatch: Dispatch,
     caller: str | None = None,
+    after_reply: AfterReplyFn = run_now,
 ) -> list[dict[str, Any]]:
-    """Change emails and/or address, then publish `user_updated` (an outbox relay re-sends it
-    if publishing fails, because the pending flag is written with the change)."""
+    """Change emails and/or address, then publish `user_updated` through `after_reply` (in a
+    worker: once the reply is sent). The pending flag is committed with the change, so if the
+    publish never confirms the outbox relay re-sends it (docs/reliability.md)."""
     data = load_payload(CONTACT_UPDATE, changes)
     user_id = checked_id(user_id, UserNotFound)
     claims = repo.email_claims
@@ -135,7 +138,7 @@ def update_contact(
             claims.abandon(user_id, added_keys, op)
             continue
         claims.settle(user_id, op, added=added_keys, dropped=held - _keys(after["emails"]))
-        publish_user_updated(repo, after, now, dispatch)
+        after_reply(publish_user_updated, repo, after, now, dispatch)
         return [public_user(before), public_user(after)]
     raise UpdateConflict(user_id)
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import weakref
 from datetime import datetime
 from typing import Any
 
-from pymongo import ReturnDocument
+import eventlet
+from pymongo import ReturnDocument, UpdateOne
 
 from common.tracing import current_traceparent
 from workers.runtime.mongo import MongoRepository
@@ -15,6 +17,44 @@ __all__ = ["EMAIL_CLAIMS", "EVENT_TRACEPARENT", "USERS", "UsersRepository"]
 
 # The trace a pending user_updated belongs to (schemas/mongo_validators.USER_INTERNAL).
 EVENT_TRACEPARENT = "eventTraceparent"
+CLEAR_PENDING = {"$unset": {"eventPendingSince": "", EVENT_TRACEPARENT: ""}}
+# How long the first flag clear waits for others to share its write; well under the
+# relay's 2 s grace, so a confirmed event is not re-sent for want of its clear.
+FLAG_CLEAR_WINDOW_SECONDS = 0.02
+
+
+class FlagClears:
+    """Outbox flag clears of confirmed events, written together (a group commit): the first
+    clear to arrive waits FLAG_CLEAR_WINDOW_SECONDS, then writes every clear queued by then
+    in one bulk_write (one command), and goes on while more arrived during the write. It runs
+    in the after-reply work of a worker (workers/runtime/after_reply.py), so a stop waits for
+    it; a clear it could not write leaves the flag, and the relay re-sends that event."""
+
+    def __init__(self) -> None:
+        self.queued: list[tuple[Any, int]] = []
+        self.writing = False
+
+    def clear(self, users: Any, user: dict[str, Any]) -> None:
+        self.queued.append((user["_id"], user["version"]))
+        if self.writing:
+            return  # the clear being written takes this one with its next batch
+        self.writing = True
+        try:
+            eventlet.sleep(FLAG_CLEAR_WINDOW_SECONDS)
+            while self.queued:
+                batch, self.queued = self.queued, []
+                # Each clear only while no newer update arrived in between (version).
+                if len(batch) == 1:
+                    users.update_one({"_id": batch[0][0], "version": batch[0][1]}, CLEAR_PENDING)
+                    continue
+                ops = [UpdateOne({"_id": i, "version": v}, CLEAR_PENDING) for i, v in batch]
+                users.bulk_write(ops, ordered=False)
+        finally:
+            self.writing = False
+
+
+# One queue per database (a container's MongoStore holds one), shared by its workers.
+_flag_clears: weakref.WeakKeyDictionary[Any, FlagClears] = weakref.WeakKeyDictionary()
 
 
 class UsersRepository(MongoRepository):
@@ -58,11 +98,10 @@ class UsersRepository(MongoRepository):
         )
 
     def mark_event_published(self, user: dict[str, Any]) -> None:
-        # Only clears the flag if no newer update arrived in between.
-        self.users.update_one(
-            {"_id": user["_id"], "version": user["version"]},
-            {"$unset": {"eventPendingSince": "", EVENT_TRACEPARENT: ""}},
-        )
+        clears = _flag_clears.get(self.database)
+        if clears is None:
+            clears = _flag_clears[self.database] = FlagClears()
+        clears.clear(self.users, user)
 
     def pending_events(self, older_than: datetime, limit: int = 100) -> list[dict[str, Any]]:
         return list(self.users.find({"eventPendingSince": {"$lte": older_than}}).limit(limit))

@@ -7,6 +7,7 @@ from typing import Any
 from nameko.timer import timer
 
 from workers.exceptions import ServiceError
+from workers.runtime.after_reply import AfterReply
 from workers.runtime.identity import Caller
 from workers.runtime.logs import RequestLogging
 from workers.runtime.metrics import WorkerMetrics
@@ -28,6 +29,8 @@ class UsersService:
     repository: UsersRepository = MongoStore(UsersRepository)
     # mandatory: an event no queue would take is reported, stays pending and is relayed later.
     dispatch = TracedEventDispatcher(mandatory=True)
+    # A PUT's event publish and flag clear run after its reply is sent.
+    after_reply = AfterReply()
     request_logging = RequestLogging()
     traces = Tracing()
     caller = Caller()
@@ -44,7 +47,13 @@ class UsersService:
     @rpc(expected_exceptions=ServiceError)
     def update(self, user_id: str, changes: Any) -> list[dict[str, Any]]:
         return users_domain.update_contact(
-            self.repository, user_id, changes, self.generation, self.dispatch, self.caller
+            self.repository,
+            user_id,
+            changes,
+            self.generation,
+            self.dispatch,
+            self.caller,
+            self.after_reply,
         )
 
     @rpc(expected_exceptions=ServiceError, idempotent=True)
