@@ -2,6 +2,8 @@
 
     .venv/bin/python -m bench.ab --file http_edge/rpc.py --a old_rpc.py --b new_rpc.py \\
         --restart edge-v1 [--rounds 2] [--seconds 5] [--concurrency 8 32] [--op put|orders]
+    .venv/bin/python -m bench.ab --op propagation --file workers/users/domain.py \\
+        --a inline.py --b after_reply.py --restart users_v1 users_v2
     .venv/bin/python -m bench.ab --env-a TRACE_SAMPLE_RATIO=0 --env-b TRACE_SAMPLE_RATIO=1 \\
         --restart gateway edge-v1 users_v1
     .venv/bin/python -m bench.ab --file kong/lua/gateway.lua --a on.lua --b off.lua \\
@@ -14,9 +16,12 @@ that variant's environment (`--env-a` / `--env-b`, added to the restarted compon
 restarts only the `--restart` components, and measures the baseline's `POST /users/` and
 the gateway's `--op` (POST /users/ or PUT /users/{id}) back to back at each concurrency;
 `--op orders` measures POST /orders/ on both (orders for users of their own, against the
-baseline's in-process order insert). Prints the gateway/baseline ratio per measurement
-(taken within one round, under the same noise), the p50 and the CPU milliseconds each
-component spent per request, then the medians per variant. The original file is put back
+baseline's in-process order insert); `--op propagation` runs the propagation scenario instead
+(`make bench` phase 3: PUTs one at a time, PUT returned -> the user's orders updated, on
+`--orders` stored orders, default 100 000, 200 PUTs per row) and prints its figures per
+round. Otherwise prints the gateway/baseline ratio per measurement (taken within one
+round, under the same noise), the p50 and the CPU milliseconds each component spent per
+request, then the medians per variant. The original file is put back
 at the end, whatever happens. Never fails on a time.
 """
 
@@ -34,11 +39,16 @@ from bench.config import BenchConfig
 from bench.http_matrix import tag
 from bench.load import run_wrk
 from bench.report import total_cpu_ms
+from bench.scenarios import propagation
 from bench.scenarios.http_users import PUT_USERS, measure, order_owners_file, user_ids_file
+from bench.seed import count_orders, seed_orders
 from bench.stack import ROOT, BenchStack, http_ok, wait_until
 from launch.spec import with_env
 
 SCRIPTS = {"post": "post_users.lua", "put": "put_users.lua", "orders": "post_orders.lua"}
+PROPAGATION = "propagation"
+# The propagation scenario's figures per orders/user row, summarised per variant.
+PROPAGATION_FIELDS = ("p50_ms", "p99_ms", "end_to_end_p50_ms", "end_to_end_p99_ms", "put_p50_ms")
 
 
 def _parse_env(pairs: list[str]) -> dict[str, str]:
@@ -157,7 +167,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--env-a", nargs="+", default=[], metavar="KEY=VALUE")
     parser.add_argument("--env-b", nargs="+", default=[], metavar="KEY=VALUE")
     parser.add_argument(
-        "--op", choices=sorted(SCRIPTS), default="post", help="the gateway request measured"
+        "--op",
+        choices=[*sorted(SCRIPTS), PROPAGATION],
+        default="post",
+        help="the gateway request measured, or the propagation scenario",
+    )
+    parser.add_argument(
+        "--orders", type=int, default=100_000, help="orders stored for --op propagation"
     )
     parser.add_argument(
         "--restart", nargs="+", required=True, help="components to restart, e.g. edge-v1"
@@ -186,11 +202,17 @@ def main(argv: list[str] | None = None) -> int:
         if args.op == "put":
             _seed_put_targets(stack)
         owners = order_owners_file(stack.config) if args.op == "orders" else None
+        if args.op == PROPAGATION:
+            seed_orders(stack.config.mongo_uri, stack.config.mongo_db, args.orders)
         order = "ABBA" * args.rounds
         for i, variant in enumerate(order):
             for target, text in zip(targets, variants[variant], strict=True):
                 target.write_bytes(text)
             _restart(stack, args.restart, envs[variant], base, owners)
+            if args.op == PROPAGATION:
+                print(f"  round {i}{variant}: propagation", flush=True)
+                results[variant].append(_propagation_round(stack.config))
+                continue
             results[variant] += _round(
                 stack, args.concurrency, args.seconds, f"{i}{variant}", args.op, owners
             )
@@ -199,6 +221,9 @@ def main(argv: list[str] | None = None) -> int:
             target.write_bytes(text)
         stack.down()
         shutil.rmtree(ROOT / ".run" / "bench" / "mongo", ignore_errors=True)
+    if args.op == PROPAGATION:
+        _print_propagation(results)
+        return 0
     print(
         f"\nmedians per variant (ratio = gateway {args.op.upper()} / baseline {_lean(args.op)}"
         " req/s, same round)"
@@ -222,6 +247,25 @@ def main(argv: list[str] | None = None) -> int:
             )
             print(f"    CPU ms/req per component: {_per_component(mine)}")
     return 0
+
+
+def _propagation_round(config: BenchConfig) -> dict:
+    stored = count_orders(config.mongo_uri, config.mongo_db)
+    # The full scenario's sample count: the quick config's 40 make the p99 a maximum.
+    return propagation.run(config, stored, samples=BenchConfig().propagation_samples)
+
+
+def _print_propagation(results: dict[str, list[dict]]) -> None:
+    print("\nper variant, one figure per round (ms)")
+    for variant, rounds in results.items():
+        if not rounds:
+            continue
+        for k, first in enumerate(rounds[0]["rows"]):
+            figures = "  ".join(
+                f"{name} " + "/".join(str(r["rows"][k][name]) for r in rounds)
+                for name in PROPAGATION_FIELDS
+            )
+            print(f"  {variant} {first['orders_per_user']:>3} orders/user  {figures}")
 
 
 def _per_component(rows: list[dict]) -> str:

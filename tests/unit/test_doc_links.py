@@ -55,7 +55,7 @@ def test_relative_links_resolve(markdown: Path) -> None:
 
 def test_the_docs_are_found() -> None:
     names = {str(path.relative_to(ROOT)) for path in MARKDOWN}
-    assert {"README.md", "docs/performance.md", "bench/results/reference/2026-11-25-1815.md"} <= (
+    assert {"README.md", "docs/performance.md", "bench/results/reference/2026-12-03-1422.md"} <= (
         names
     )
 
