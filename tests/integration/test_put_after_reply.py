@@ -20,6 +20,7 @@ from tests.support.polling import wait_until
 from workers.orders import OrdersService
 from workers.runtime.documents import utcnow
 from workers.runtime.tracing import TracedEventDispatcher
+from workers.users import domain as users_domain
 from workers.users.repository import UsersRepository
 from workers.users_v1 import UsersV1
 from workers.users_v2 import UsersV2
@@ -214,9 +215,9 @@ class UpdateCommands(monitoring.CommandListener):
         pass
 
 
-def test_flag_clears_confirmed_close_together_are_one_command(service_config, database):
+def _pending_users(database: Any, count: int) -> list[str]:
     now = utcnow()
-    ids = [uuid.uuid4().hex for _ in range(4)]
+    ids = [uuid.uuid4().hex for _ in range(count)]
     database.users.insert_many(
         [
             {
@@ -229,6 +230,11 @@ def test_flag_clears_confirmed_close_together_are_one_command(service_config, da
             for i in ids
         ]
     )
+    return ids
+
+
+def test_flag_clears_confirmed_close_together_are_one_command(service_config, database):
+    ids = _pending_users(database, 4)
     users = [database.users.find_one({"userId": i}) for i in ids]
     # a newer update of the last user landed after its v2 event was published
     database.users.update_one({"userId": ids[-1]}, {"$inc": {"version": 1}})
@@ -240,3 +246,25 @@ def test_flag_clears_confirmed_close_together_are_one_command(service_config, da
     assert commands.count == 1
     flagged = {u["userId"] for u in database.users.find({"eventPendingSince": {"$exists": True}})}
     assert flagged == {ids[-1]}  # its newer version's own event still has to clear it
+
+
+def test_the_relay_clears_the_flags_of_what_it_published_in_one_command(service_config, database):
+    ids = _pending_users(database, 10)
+    # the relay's publish of the last one fails: it keeps its flag for the next round
+    sent: list[str] = []
+
+    def dispatch(event_type: str, event: dict[str, Any]) -> None:
+        if event["userId"] == ids[-1]:
+            raise ConnectionError("broker unreachable (test)")
+        sent.append(event["userId"])
+
+    commands = UpdateCommands()
+    client = MongoClient(service_config["MONGO_URI"], event_listeners=[commands])
+    repo = UsersRepository(client[service_config["MONGO_DB"]])
+    relayed = users_domain.relay_pending_events(repo, dispatch, older_than_seconds=-1)
+    client.close()
+    assert relayed == 9 and sorted(sent) == sorted(ids[:-1])
+    # one write, not a clear per event (each would wait FlagClears' window: 10 x 20 ms)
+    assert commands.count == 1
+    flagged = {u["userId"] for u in database.users.find({"eventPendingSince": {"$exists": True}})}
+    assert flagged == {ids[-1]}

@@ -146,6 +146,13 @@ def update_contact(
 def publish_user_updated(
     repo: UsersRepository, user: dict[str, Any], updated_at: Any, dispatch: Dispatch
 ) -> bool:
+    if not _dispatch_user_updated(user, updated_at, dispatch):
+        return False
+    repo.mark_event_published(user)
+    return True
+
+
+def _dispatch_user_updated(user: dict[str, Any], updated_at: Any, dispatch: Dispatch) -> bool:
     try:
         dispatch(USER_UPDATED, user_updated_event(user, updated_at))
     except Exception:
@@ -157,7 +164,6 @@ def publish_user_updated(
             exc_info=True,
         )
         return False
-    repo.mark_event_published(user)
     return True
 
 
@@ -166,13 +172,16 @@ def relay_pending_events(
 ) -> int:
     """Publish events whose update committed but whose publish never confirmed."""
     cutoff = utcnow() - timedelta(seconds=older_than_seconds)
-    sent = 0
     pending = repo.pending_events(cutoff)
+    published = []
     for user in pending:
         # Published as part of the update's trace, so the orders' handling joins it.
         with resumed(user.get(EVENT_TRACEPARENT)):
-            if publish_user_updated(repo, user, user["eventPendingSince"], dispatch):
-                sent += 1
+            if _dispatch_user_updated(user, user["eventPendingSince"], dispatch):
+                published.append(user)
+    # One write for the batch: per-event clears would each wait FlagClears' window.
+    repo.mark_events_published(published)
+    sent = len(published)
     metrics.outbox_backlog(len(pending) - sent)  # no extra query: nx scans for ranges
     if sent:
         log.info("relayed %d pending user_updated events", sent)

@@ -43,14 +43,19 @@ class FlagClears:
             eventlet.sleep(FLAG_CLEAR_WINDOW_SECONDS)
             while self.queued:
                 batch, self.queued = self.queued, []
-                # Each clear only while no newer update arrived in between (version).
-                if len(batch) == 1:
-                    users.update_one({"_id": batch[0][0], "version": batch[0][1]}, CLEAR_PENDING)
-                    continue
-                ops = [UpdateOne({"_id": i, "version": v}, CLEAR_PENDING) for i, v in batch]
-                users.bulk_write(ops, ordered=False)
+                clear_flags(users, batch)
         finally:
             self.writing = False
+
+
+def clear_flags(users: Any, batch: list[tuple[Any, int]]) -> None:
+    """Clear the outbox flags of (`_id`, version) pairs in one command; each only while no
+    newer update arrived in between (its version)."""
+    if len(batch) == 1:
+        users.update_one({"_id": batch[0][0], "version": batch[0][1]}, CLEAR_PENDING)
+    elif batch:
+        ops = [UpdateOne({"_id": i, "version": v}, CLEAR_PENDING) for i, v in batch]
+        users.bulk_write(ops, ordered=False)
 
 
 # One queue per database (a container's MongoStore holds one), shared by its workers.
@@ -102,6 +107,10 @@ class UsersRepository(MongoRepository):
         if clears is None:
             clears = _flag_clears[self.database] = FlagClears()
         clears.clear(self.users, user)
+
+    def mark_events_published(self, users: list[dict[str, Any]]) -> None:
+        """Clear a known set at once (the relay's), without FlagClears' wait."""
+        clear_flags(self.users, [(user["_id"], user["version"]) for user in users])
 
     def pending_events(self, older_than: datetime, limit: int = 100) -> list[dict[str, Any]]:
         return list(self.users.find({"eventPendingSince": {"$lte": older_than}}).limit(limit))
