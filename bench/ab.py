@@ -38,7 +38,7 @@ from typing import Any
 from bench.config import BenchConfig
 from bench.http_matrix import tag
 from bench.load import run_wrk
-from bench.report import total_cpu_ms
+from bench.report import propagation_rounds, total_cpu_ms
 from bench.scenarios import propagation
 from bench.scenarios.http_users import PUT_USERS, measure, order_owners_file, user_ids_file
 from bench.seed import count_orders, seed_orders
@@ -47,8 +47,6 @@ from launch.spec import with_env
 
 SCRIPTS = {"post": "post_users.lua", "put": "put_users.lua", "orders": "post_orders.lua"}
 PROPAGATION = "propagation"
-# The propagation scenario's figures per orders/user row, summarised per variant.
-PROPAGATION_FIELDS = ("p50_ms", "p99_ms", "end_to_end_p50_ms", "end_to_end_p99_ms", "put_p50_ms")
 
 
 def _parse_env(pairs: list[str]) -> dict[str, str]:
@@ -222,7 +220,7 @@ def main(argv: list[str] | None = None) -> int:
         stack.down()
         shutil.rmtree(ROOT / ".run" / "bench" / "mongo", ignore_errors=True)
     if args.op == PROPAGATION:
-        _print_propagation(results)
+        print("\n" + "\n".join(propagation_rounds(results)))
         return 0
     print(
         f"\nmedians per variant (ratio = gateway {args.op.upper()} / baseline {_lean(args.op)}"
@@ -253,19 +251,6 @@ def _propagation_round(config: BenchConfig) -> dict:
     stored = count_orders(config.mongo_uri, config.mongo_db)
     # The full scenario's sample count: the quick config's 40 make the p99 a maximum.
     return propagation.run(config, stored, samples=BenchConfig().propagation_samples)
-
-
-def _print_propagation(results: dict[str, list[dict]]) -> None:
-    print("\nper variant, one figure per round (ms)")
-    for variant, rounds in results.items():
-        if not rounds:
-            continue
-        for k, first in enumerate(rounds[0]["rows"]):
-            figures = "  ".join(
-                f"{name} " + "/".join(str(r["rows"][k][name]) for r in rounds)
-                for name in PROPAGATION_FIELDS
-            )
-            print(f"  {variant} {first['orders_per_user']:>3} orders/user  {figures}")
 
 
 def _per_component(rows: list[dict]) -> str:

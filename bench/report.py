@@ -371,3 +371,22 @@ def markdown(results: dict[str, Any]) -> str:
         lines += profile_markdown(results["profiles"])
     lines.append("")
     return "\n".join(lines)
+
+
+# The propagation scenario's figures per orders/user row, as bench.ab prints them.
+PROPAGATION_FIELDS = ("p50_ms", "p99_ms", "end_to_end_p50_ms", "end_to_end_p99_ms", "put_p50_ms")
+
+
+def propagation_rounds(results: dict[str, list[dict]]) -> list[str]:
+    """bench.ab --op propagation: per variant and orders/user row, one figure per round."""
+    lines = ["per variant, one figure per round (ms)"]
+    for variant, rounds in results.items():
+        if not rounds:
+            continue
+        for k, first in enumerate(rounds[0]["rows"]):
+            figures = "  ".join(
+                f"{name} " + "/".join(str(r["rows"][k][name]) for r in rounds)
+                for name in PROPAGATION_FIELDS
+            )
+            lines.append(f"  {variant} {first['orders_per_user']:>3} orders/user  {figures}")
+    return lines

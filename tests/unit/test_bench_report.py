@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bench.report import cpu_ceiling
+from bench.report import PROPAGATION_FIELDS, cpu_ceiling, propagation_rounds
 
 
 def summary_row(target: str, op: str, c: int, cpu: dict[str, float], ratio: float) -> dict:
@@ -44,3 +44,19 @@ def test_the_order_path_counts_both_edges_and_users_v2() -> None:
                                     "users_v2": 7.0, "not a component": 9.0}}  # fmt: skip
 
     assert total_cpu_ms(order) == 18.0
+
+
+def test_propagation_rounds_give_one_figure_per_round_per_row():
+    def row(per_user: int, base: float) -> dict:
+        figures = {f: base + i for i, f in enumerate(PROPAGATION_FIELDS)}
+        return {"orders_per_user": per_user, **figures}
+
+    rounds = [{"rows": [row(1, 1.0), row(10, 10.0)]}, {"rows": [row(1, 2.0), row(10, 20.0)]}]
+    lines = propagation_rounds({"A": rounds, "B": []})
+
+    assert lines[1] == (
+        "  A   1 orders/user  p50_ms 1.0/2.0  p99_ms 2.0/3.0  "
+        "end_to_end_p50_ms 3.0/4.0  end_to_end_p99_ms 4.0/5.0  put_p50_ms 5.0/6.0"
+    )
+    assert lines[2].startswith("  A  10 orders/user  p50_ms 10.0/20.0  ")
+    assert len(lines) == 3  # a variant with no rounds adds nothing
