@@ -3,12 +3,12 @@
     .venv/bin/python -m bench.relay [--threads 1 4 8] [--seconds 5] [--rounds 2]
     .venv/bin/python -m bench.relay --self-check   # `make bench-check`: does it still measure?
 
-Starts `bench.relay_echo` (the workers' RPC entrypoint and call logging around a method that
-returns its argument) with `nameko run` in a vhost of its own, calls it from N threads
-through the edge's client (`http_edge/rpc.py`, one connection per thread, as in gunicorn),
-and prints the CPU milliseconds per call spent by the caller, the worker and RabbitMQ —
-the relay's cost without the domain work, far steadier than HTTP throughput on a shared
-machine. The baseline, measured in the same process, is the same call in-process: the
+Starts `bench.relay_echo` (the workers' RPC entrypoint, call logging, metrics and server span
+around a method that returns its argument) with `nameko run` in a vhost of its own, calls
+it from N threads through the edge's client (`http_edge/rpc.py`, one connection per thread,
+as in gunicorn), and prints the CPU milliseconds per call spent by the caller, the worker
+and RabbitMQ — the relay's cost without the domain work, far steadier than HTTP throughput
+on a shared machine. The baseline, measured in the same process, is the same call in-process: the
 method with the JSON round trip of its argument. Never fails on a time.
 """
 
@@ -26,11 +26,12 @@ from dataclasses import replace
 import psutil
 from nameko.exceptions import UnknownService
 
-from bench.config import BenchConfig
+from bench.config import RUN_DIR, BenchConfig
 from bench.load import tree_cpu
 from bench.relay_echo import RelayEcho
 from bench.stack import BIN, ROOT, BenchStack, rabbitmq_process, wait_until
 from http_edge.rpc import NamekoRpcClient
+from launch.spec import child_env
 
 SERVICE = "relay_echo"
 # The body of a POST /users the bench sends: the same size of message both ways.
@@ -102,8 +103,10 @@ def echo_worker() -> Iterator[tuple[NamekoRpcClient, psutil.Process]]:
     stack = BenchStack(replace(config, vhost=f"{config.vhost}-relay"))
     stack.reset_vhost()
     # Logs in .run/bench/logs/relay_echo.log; stack.down() stops it and drops the vhost.
+    # Its spans go where the bench stack's do (launch.spec.build_stack's TRACES_DIR).
+    env = child_env(stack.config.stack_settings().env, TRACES_DIR=str(RUN_DIR / "traces"))
     stack._start("relay_echo", [str(BIN / "nameko"), "run", "--config",
-                                str(ROOT / "config.yaml"), "bench.relay_echo"])  # fmt: skip
+                                str(ROOT / "config.yaml"), "bench.relay_echo"], env)  # fmt: skip
     worker = psutil.Process(stack.processes["relay_echo"].pid)
     client = NamekoRpcClient(stack.config.amqp_uri, timeout=10)
     try:

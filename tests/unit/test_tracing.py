@@ -270,3 +270,31 @@ def test_the_provider_follows_the_environment(tmp_path):
     assert provider.resource.attributes["service.name"] == "edge-v1"
     provider.shutdown()
     assert (tmp_path / "edge-v1.jsonl").exists()
+
+
+class CountingProvider(TracerProvider):
+    def __init__(self) -> None:
+        super().__init__()
+        self.tracers_made = 0
+
+    def get_tracer(self, *args, **kwargs):
+        self.tracers_made += 1
+        return super().get_tracer(*args, **kwargs)
+
+
+def test_the_tracer_is_made_once_per_installed_provider():
+    # The SDK's get_tracer costs ~10 us a call: once per install, not once per span.
+    exporter, provider = InMemorySpanExporter(), CountingProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    previous = tracing.install(provider)
+    try:
+        for name in ("a", "b", "c"):
+            tracing.tracer().start_span(name).end()
+        tracing.install(None)  # off: a no-op tracer, nothing recorded
+        assert not tracing.tracer().start_span("dropped").is_recording()
+        tracing.install(provider)
+        tracing.tracer().start_span("again").end()  # the reinstalled provider's tracer
+    finally:
+        tracing.install(previous)
+    assert provider.tracers_made == 2
+    assert [span.name for span in exporter.get_finished_spans()] == ["a", "b", "c", "again"]
