@@ -4,8 +4,8 @@ The delay is from the gateway's 200 arriving to the last of the user's orders be
 with the new `userVersion`, read off the `updatedAt` the event handler stores (its
 `utcnow()`, millisecond precision, the same clock as this process), and also from the PUT
 being sent (end to end: what a user sees whether the PUT waits for its event or not). The
-orders are polled by `_id` (the one lookup nx-27017 answers from an index) only to know
-when to read that time, every POLL_SLEEP_S: polling in a tight loop kept nx-27017 — one
+orders are polled by `_id` (the one lookup nx-27017 answers from an index) for their
+version and that time, every POLL_SLEEP_S: polling in a tight loop kept nx-27017 — one
 serial process — ~85 % busy with the poll's own reads, so the event handler's writes
 queued behind them and the bench measured itself.
 """
@@ -69,19 +69,19 @@ def run(config: BenchConfig, stored_orders: int, samples: int | None = None) -> 
                 config.mongo_uri, config.mongo_db, user["userId"], per_user, user["version"]
             )
 
-            def updated(version: int, ids: list[Any] = ids) -> bool:
-                found = orders.find({"_id": {"$in": ids}}, {"userVersion": True})
-                return all(o.get("userVersion", 0) >= version for o in found)
-
-            def written_at(ids: list[Any] = ids) -> float:
-                found = orders.find({"_id": {"$in": ids}}, {"updatedAt": True})
+            def applied_at(version: int, ids: list[Any] = ids) -> float | None:
+                """When the last order was written with `version`; None while one is behind."""
+                fields = {"userVersion": True, "updatedAt": True}
+                found = list(orders.find({"_id": {"$in": ids}}, fields))
+                if not all(o.get("userVersion", 0) >= version for o in found):
+                    return None
                 last = max(as_datetime(o["updatedAt"]) for o in found)
                 return last.replace(tzinfo=UTC).timestamp()
 
             poll_cost = []
             for _ in range(5):
                 started = time.perf_counter()
-                updated(10**9)
+                applied_at(10**9)
                 poll_cost.append((time.perf_counter() - started) * 1000)
             delays, end_to_end, put_ms, lost = [], [], [], 0
             puts = range(1, count + 1)
@@ -97,13 +97,12 @@ def run(config: BenchConfig, stored_orders: int, samples: int | None = None) -> 
                 response.raise_for_status()
                 version = response.json()[1]["version"]
                 put_ms.append((returned - started) * 1000)
-                while not updated(version):
+                while (applied := applied_at(version)) is None:
                     if time.perf_counter() - returned > GIVE_UP_S:
                         lost += 1
                         break
                     time.sleep(POLL_SLEEP_S)
                 else:
-                    applied = written_at()
                     delays.append((applied - returned_wall) * 1000)
                     end_to_end.append((applied - sent) * 1000)
                 time.sleep(0.05)  # let the worker go idle: one update at a time
