@@ -140,8 +140,9 @@ def install(provider: trace.TracerProvider | None) -> trace.TracerProvider:
     """Use `provider` (tests: one with an in-memory exporter; None: off) instead of what
     `configure` would set up; returns the one used before."""
     global _provider, _configured, _tracer
-    previous, _provider, _configured = _provider, provider or _NOOP, True
-    _tracer = _provider.get_tracer("micro")
+    chosen = provider or _NOOP
+    # The tracer from the same provider, made before either is published.
+    previous, _provider, _tracer, _configured = _provider, chosen, chosen.get_tracer("micro"), True
     return previous
 
 
